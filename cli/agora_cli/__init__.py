@@ -1,0 +1,1 @@
+"""The ``agora`` command: local runner and admin tools. An app: it runs, nothing imports it."""

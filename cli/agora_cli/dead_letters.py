@@ -1,0 +1,110 @@
+"""``agora dead-letters list|retry <service>``: events a projection could not apply.
+
+``list`` shows each parked event: its identity in the log, why it is parked, how often it was
+tried and the last error. ``retry`` applies parked events again, per aggregate and in order,
+once the cause is fixed (a handler corrected, a missing contract deployed); it works while
+the service runs. It exits with 1 when some events still fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from agora_events import contracts
+from agora_events.catalogue import catalogue
+from agora_events.projections.bookkeeping import DeadLetter
+from agora_events.projections.database import ReadModelDatabase
+from agora_events.projections.dead_letters import list_dead_letters, retry_dead_letters
+
+from .read_models import FAILED, CliError, check_live, load_service, open_database, run
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "dead-letters",
+        help="list or retry events a projection could not apply",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="show parked events and their errors")
+    retry = actions.add_parser("retry", help="apply parked events again, in order")
+    retry.add_argument(
+        "--id",
+        dest="ids",
+        type=int,
+        action="append",
+        metavar="N",
+        help="only the chain (same aggregate) holding dead letter N (repeatable)",
+    )
+    for action in (listing, retry):
+        action.add_argument("service", help="the service whose read models to look at")
+        action.add_argument("--projection", action="append", metavar="P", help="only this one")
+        action.add_argument("--database", metavar="URL", help="default: the service's database")
+    listing.set_defaults(handler=lambda args: run("dead-letters list", _list(args)))
+    retry.set_defaults(handler=lambda args: run("dead-letters retry", _retry(args)))
+
+
+async def _list(args: argparse.Namespace) -> int:
+    loaded = load_service(args.service)
+    chosen = loaded.select(args.projection)
+    db = open_database(args.database) if args.database else loaded.live_database()
+    try:
+        await check_live(db, chosen)
+        letters = [
+            letter
+            for projection in chosen
+            for letter in await list_dead_letters(db, projection.name)
+        ]
+    finally:
+        await db.dispose()
+    if not letters:
+        print(f"no dead letters in {db.display}")
+        return 0
+    print(f"{len(letters)} dead letter(s) in {db.display}")
+    for letter in letters:
+        print(describe(letter))
+    return 0
+
+
+def describe(letter: DeadLetter) -> str:
+    error = letter.error.strip().splitlines()[-1] if letter.error.strip() else ""
+    return (
+        f"#{letter.id} {letter.projection} {letter.stream} seq {letter.sequence} "
+        f"{letter.subject} [{letter.reason}, {letter.attempts} attempt(s)]\n"
+        f"    type {letter.event_type or '?'}, event id {letter.event_id or '?'}, "
+        f"parked {letter.parked_at:%Y-%m-%d %H:%M:%S} UTC\n"
+        f"    {error}"
+    )
+
+
+async def _retry(args: argparse.Namespace) -> int:
+    loaded = load_service(args.service)
+    chosen = loaded.select(args.projection)
+    contracts.load_all()
+    db = open_database(args.database) if args.database else loaded.live_database()
+    try:
+        await check_live(db, chosen)
+        await _check_ids(db, args.ids, [p.name for p in chosen])
+        outcome = await retry_dead_letters(db, chosen, registry=catalogue, ids=args.ids)
+    finally:
+        await db.dispose()
+    print(f"{len(outcome.applied)} parked event(s) applied")
+    for letter, error in outcome.failed:
+        last_line = error.strip().splitlines()[-1] if error.strip() else error
+        print(f"still failing: #{letter.id} {letter.projection} seq {letter.sequence}: {last_line}")
+    if outcome.still_waiting:
+        print(f"{len(outcome.still_waiting)} event(s) still wait behind them")
+    return 0 if outcome.clean else FAILED
+
+
+async def _check_ids(
+    db: ReadModelDatabase, ids: Sequence[int] | None, projections: list[str]
+) -> None:
+    if not ids:
+        return
+    known = {letter.id for name in projections for letter in await list_dead_letters(db, name)}
+    missing = [str(number) for number in ids if number not in known]
+    if missing:
+        raise CliError(f"no dead letter with id {', '.join(missing)}")

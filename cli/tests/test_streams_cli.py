@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+
+from agora_cli.main import main
+from agora_events.nats_server import free_port
+
+
+def test_streams_init_creates_then_reports_unchanged(
+    nats_url: str, capsys: pytest.CaptureFixture[str], nats_client: object
+) -> None:
+    assert main(["streams", "--nats-url", nats_url, "init"]) == 0
+    out = capsys.readouterr().out
+    assert "AGENDA" in out and "unchanged" in out
+
+
+def test_streams_info_lists_every_stream(
+    nats_url: str, capsys: pytest.CaptureFixture[str], nats_client: object
+) -> None:
+    assert main(["streams", "--nats-url", nats_url, "info"]) == 0
+    out = capsys.readouterr().out
+    for name in ("REGISTRATION", "AGENDA", "DECLARATIONS", "NOTIFICATIONS"):
+        assert name in out
+
+
+def test_unreachable_nats_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"nats://127.0.0.1:{free_port()}"
+    assert main(["streams", "--nats-url", url, "info"]) == 2
+    assert "cannot reach NATS" in capsys.readouterr().err
+
+
+def test_unknown_service_for_up_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: object
+) -> None:
+    assert main(["up", "--home", str(tmp_path), "--only", "catering"]) == 2
+    assert "unknown service" in capsys.readouterr().err

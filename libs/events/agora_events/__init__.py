@@ -1,0 +1,1 @@
+"""Agora's shared kernel: contracts and mechanisms, never a service's rules."""

@@ -1,0 +1,205 @@
+"""Command handling: load, decide, append; on conflict catch up and decide again.
+
+State per consistency scope is cached in memory together with the last stream sequence it
+reflects. A command is first decided on the cached state (or the initial state for a scope
+never seen) and appended with that sequence as the expectation: when the server accepts it,
+the state was current, so a command on a fresh aggregate costs one round trip. When it is
+refused, or when the domain rejects the command on state not yet verified, the handler reads
+the events it missed and decides again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from .catalogue import DomainEvent
+from .decider import Decider, Rejected
+from .metrics import APPEND_CONFLICTS, COMMAND_SECONDS, COMMANDS
+from .store import (
+    AppendOutcomeUnknown,
+    ConcurrencyConflict,
+    EventStore,
+    Expected,
+    Metadata,
+    RecordedEvent,
+)
+
+S = TypeVar("S")
+C = TypeVar("C")
+
+
+class ConcurrencyError(Exception):
+    """Other writers kept winning; the command was not applied. Safe to retry."""
+
+    def __init__(self, scope: str, attempts: int) -> None:
+        super().__init__(
+            f"{scope} changed concurrently {attempts} times; the command was not applied"
+        )
+        self.scope = scope
+        self.attempts = attempts
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult(Generic[S]):
+    state: S
+    events: tuple[DomainEvent, ...]
+    first_sequence: int
+    last_sequence: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeState(Generic[S]):
+    state: S
+    last_sequence: int = 0
+    count: int = 0
+    applied: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    def advance(
+        self,
+        decider: Decider[S, C, DomainEvent],
+        events: list[tuple[int, DomainEvent, str | None]],
+    ) -> ScopeState[S]:
+        if not events:
+            return self
+        state = decider.fold((event for _, event, _ in events), self.state)
+        applied = dict(self.applied)
+        for sequence, _, key in events:
+            if key is not None:
+                first, _ = applied.get(key, (sequence, sequence))
+                applied[key] = (first, sequence)
+        return ScopeState(state, events[-1][0], self.count + len(events), applied)
+
+
+class CommandHandler(Generic[S, C]):
+    """Runs commands of one decider against the store, with retries and idempotency."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        decider: Decider[S, C, DomainEvent],
+        scope_of: Callable[[C], str],
+        *,
+        max_attempts: int = 5,
+        cache_size: int = 4096,
+    ) -> None:
+        self._store = store
+        self._decider = decider
+        self._scope_of = scope_of
+        self._max_attempts = max_attempts
+        self._cache: OrderedDict[str, ScopeState[S]] = OrderedDict()
+        self._cache_size = cache_size
+
+    async def load(self, scope: str) -> ScopeState[S]:
+        """The verified current state of a scope."""
+        return await self._catch_up(scope, self._cached(scope))
+
+    async def handle(
+        self,
+        command: C,
+        *,
+        idempotency_key: str | None = None,
+        metadata: Metadata | None = None,
+    ) -> CommandResult[S]:
+        scope = self._scope_of(command)
+        context = scope.split(".", 1)[0]
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await self._handle(scope, command, idempotency_key, metadata)
+            outcome = "duplicate" if result.duplicate else "accepted"
+            return result
+        except Rejected:
+            outcome = "rejected"
+            raise
+        except ConcurrencyError:
+            outcome = "conflict"
+            raise
+        finally:
+            COMMANDS.labels(context, outcome).inc()
+            COMMAND_SECONDS.labels(context).observe(time.perf_counter() - started)
+
+    async def _handle(
+        self,
+        scope: str,
+        command: C,
+        idempotency_key: str | None,
+        metadata: Metadata | None,
+    ) -> CommandResult[S]:
+        entry = self._cached(scope)
+        verified = False
+        for _ in range(self._max_attempts):
+            if idempotency_key is not None and idempotency_key in entry.applied:
+                first, last = entry.applied[idempotency_key]
+                return CommandResult(entry.state, (), first, last, duplicate=True)
+            try:
+                events = list(self._decider.decide(entry.state, command))
+            except Rejected:
+                if verified:
+                    raise
+                entry, verified = await self._catch_up(scope, entry), True
+                continue
+            if not events:
+                if verified:
+                    return CommandResult(entry.state, (), entry.last_sequence, entry.last_sequence)
+                entry, verified = await self._catch_up(scope, entry), True
+                continue
+            try:
+                result = await self._store.append(
+                    events,
+                    expected=Expected(scope, entry.last_sequence, entry.count),
+                    idempotency_key=idempotency_key,
+                    metadata=metadata,
+                )
+            except (ConcurrencyConflict, AppendOutcomeUnknown):
+                APPEND_CONFLICTS.labels(scope.split(".", 1)[0]).inc()
+                entry, verified = await self._catch_up(scope, entry), True
+                continue
+            sequences = range(result.first_sequence, result.last_sequence + 1)
+            entry = entry.advance(
+                self._decider,
+                [
+                    (seq, event, idempotency_key)
+                    for seq, event in zip(sequences, events, strict=True)
+                ],
+            )
+            self._remember(scope, entry)
+            return CommandResult(
+                entry.state, tuple(events), result.first_sequence, result.last_sequence
+            )
+        raise ConcurrencyError(scope, self._max_attempts)
+
+    async def _catch_up(self, scope: str, entry: ScopeState[S]) -> ScopeState[S]:
+        records: list[RecordedEvent] = await self._store.read(scope, after=entry.last_sequence)
+        entry = entry.advance(
+            self._decider,
+            [(r.sequence, r.event, r.envelope.idempotencykey) for r in records],
+        )
+        self._remember(scope, entry)
+        return entry
+
+    def _cached(self, scope: str) -> ScopeState[S]:
+        entry = self._cache.get(scope)
+        if entry is None:
+            return ScopeState(self._decider.initial_state())
+        self._cache.move_to_end(scope)
+        return entry
+
+    def _remember(self, scope: str, entry: ScopeState[S]) -> None:
+        current = self._cache.get(scope)
+        if current is not None and current.last_sequence > entry.last_sequence:
+            return  # a concurrent command already cached a newer state
+        self._cache[scope] = entry
+        self._cache.move_to_end(scope)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def forget(self, scope: str) -> None:
+        self._cache.pop(scope, None)
+
+
+__all__ = ["CommandHandler", "CommandResult", "ConcurrencyError", "ScopeState"]

@@ -1,0 +1,43 @@
+"""Connecting to NATS the same way everywhere.
+
+nats-py treats ``max_reconnect_attempts=0`` as "forever", even for the first connection, so a
+wrong URL would hang a CLI. Here the first connection always fails fast with a clear error;
+a long-running service then switches to reconnecting forever.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.errors import NoServersError
+
+log = logging.getLogger("agora.nats")
+
+
+class NatsUnavailable(ConnectionError):
+    pass
+
+
+async def _report(error: Exception) -> None:
+    log.warning("nats connection problem", extra={"error": str(error)})
+
+
+async def connect(url: str, *, name: str, persistent: bool = False, timeout: float = 3.0) -> NATS:
+    try:
+        nc = await nats.connect(
+            servers=[url],
+            name=name,
+            connect_timeout=timeout,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.2,
+            error_cb=_report,
+        )
+    except (NoServersError, OSError) as exc:
+        raise NatsUnavailable(f"cannot reach NATS at {url}: {exc}") from exc
+    if persistent:
+        # Read by nats-py on every reconnect; -1 means keep trying.
+        nc.options["max_reconnect_attempts"] = -1
+        nc.options["reconnect_time_wait"] = 1.0
+    return nc

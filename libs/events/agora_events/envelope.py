@@ -1,0 +1,183 @@
+"""CloudEvents 1.0 envelope in binary mode over NATS headers.
+
+Follows the CloudEvents NATS protocol binding: every context attribute travels as a
+``ce-<name>`` header, ``datacontenttype`` maps to ``content-type`` and the event data is the
+message body. Header values are percent-encoded the way the CloudEvents HTTP binding
+prescribes (anything outside printable ASCII, plus space, ``"`` and ``%``), so non-ASCII
+values such as "Côte d'Ivoire" and stray CR/LF survive every NATS client intact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import quote, unquote
+
+SPEC_VERSION = "1.0"
+JSON = "application/json"
+PREFIX = "ce-"
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+
+# Printable ASCII except space, '"' and '%' stays as is; everything else is percent-encoded.
+_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
+_NEEDS_NO_ENCODING = re.compile(r"[!#$&-~]*")
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+_CORE = {"specversion", "id", "source", "type", "subject", "time", "dataschema"}
+_KNOWN_EXTENSIONS = {
+    "actor",
+    "correlationid",
+    "causationid",
+    "aggregateversion",
+    "idempotencykey",
+}
+
+
+class EnvelopeError(ValueError):
+    """A message that is not a valid CloudEvent in binary mode."""
+
+
+def encode_header_value(value: str) -> str:
+    if _NEEDS_NO_ENCODING.fullmatch(value):
+        return value  # the common case, and the hot path of every append
+    return quote(value, safe=_SAFE, encoding="utf-8", errors="strict")
+
+
+def decode_header_value(value: str) -> str:
+    if "%" not in value:
+        return value  # nothing encoded; unquote would return it unchanged, slower
+    try:
+        return unquote(value, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise EnvelopeError(f"header value {value!r} is not valid percent-encoded UTF-8") from exc
+
+
+def format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise EnvelopeError("event time must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise EnvelopeError(f"ce-time {text!r} is not an RFC 3339 timestamp") from exc
+    if moment.tzinfo is None:
+        raise EnvelopeError(f"ce-time {text!r} has no UTC offset")
+    return moment
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One CloudEvent: context attributes plus the raw data bytes."""
+
+    id: str
+    source: str
+    type: str
+    time: datetime
+    data: bytes
+    subject: str | None = None
+    dataschema: str | None = None
+    datacontenttype: str = JSON
+    actor: str | None = None
+    correlationid: str | None = None
+    causationid: str | None = None
+    aggregateversion: int | None = None
+    idempotencykey: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
+    extensions: Mapping[str, str] = field(default_factory=dict)
+
+    def to_headers(self) -> dict[str, str]:
+        attributes: dict[str, str | None] = {
+            "specversion": SPEC_VERSION,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "time": format_time(self.time),
+            "subject": self.subject,
+            "dataschema": self.dataschema,
+            "actor": self.actor,
+            "correlationid": self.correlationid,
+            "causationid": self.causationid,
+            "aggregateversion": None
+            if self.aggregateversion is None
+            else str(self.aggregateversion),
+            "idempotencykey": self.idempotencykey,
+            **self.extensions,
+        }
+        headers = {
+            PREFIX + name: encode_header_value(value)
+            for name, value in attributes.items()
+            if value is not None
+        }
+        headers["content-type"] = encode_header_value(self.datacontenttype)
+        if self.traceparent:
+            headers[TRACEPARENT] = encode_header_value(self.traceparent)
+        if self.tracestate:
+            headers[TRACESTATE] = encode_header_value(self.tracestate)
+        return headers
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str] | None, data: bytes) -> Envelope:
+        if not headers:
+            raise EnvelopeError("message has no headers; not a binary-mode CloudEvent")
+        lowered = {str(k).lower(): v for k, v in headers.items()}
+        attributes = {
+            name[len(PREFIX) :]: decode_header_value(value)
+            for name, value in lowered.items()
+            if name.startswith(PREFIX)
+        }
+        version = attributes.get("specversion")
+        if version != SPEC_VERSION:
+            raise EnvelopeError(f"unsupported ce-specversion {version!r}; expected {SPEC_VERSION}")
+        missing = [name for name in ("id", "source", "type", "time") if not attributes.get(name)]
+        if missing:
+            raise EnvelopeError(f"missing required attribute(s): {', '.join(missing)}")
+        extensions = {
+            name: value
+            for name, value in attributes.items()
+            if name not in _CORE and name not in _KNOWN_EXTENSIONS
+        }
+        aggregate_version = attributes.get("aggregateversion")
+        return cls(
+            id=attributes["id"],
+            source=attributes["source"],
+            type=attributes["type"],
+            time=parse_time(attributes["time"]),
+            data=data,
+            subject=attributes.get("subject"),
+            dataschema=attributes.get("dataschema"),
+            datacontenttype=decode_header_value(lowered.get("content-type", JSON)),
+            actor=attributes.get("actor"),
+            correlationid=attributes.get("correlationid"),
+            causationid=attributes.get("causationid"),
+            aggregateversion=_parse_int(aggregate_version),
+            idempotencykey=attributes.get("idempotencykey"),
+            traceparent=_optional_decode(lowered.get(TRACEPARENT)),
+            tracestate=_optional_decode(lowered.get(TRACESTATE)),
+            extensions=extensions,
+        )
+
+    def __post_init__(self) -> None:
+        for name in self.extensions:
+            if not _EXTENSION_NAME.match(name):
+                raise EnvelopeError(
+                    f"extension name {name!r} must be 1-20 lowercase letters or digits"
+                )
+
+
+def _parse_int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise EnvelopeError(f"ce-aggregateversion {text!r} is not an integer") from exc
+
+
+def _optional_decode(value: str | None) -> str | None:
+    return None if value is None else decode_header_value(value)

@@ -1,0 +1,53 @@
+"""Prometheus metrics every service exposes at ``/metrics``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+COMMANDS = Counter(
+    "agora_commands_total",
+    "Commands handled, by scope context and outcome",
+    ["context", "outcome"],
+)
+COMMAND_SECONDS = Histogram(
+    "agora_command_seconds",
+    "Time to handle a command: decide, append, retries",
+    ["context"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+APPEND_CONFLICTS = Counter(
+    "agora_append_conflicts_total",
+    "Appends refused because the consistency scope moved on (each is retried)",
+    ["context"],
+)
+PROJECTION_EVENTS = Counter(
+    "agora_projection_events_total",
+    "Events applied by projections",
+    ["projection", "stream"],
+)
+PROJECTION_LAG = Gauge(
+    "agora_projection_lag",
+    "Stream's last sequence minus the projection's checkpoint",
+    ["projection", "stream"],
+)
+PROJECTION_BATCH_SECONDS = Histogram(
+    "agora_projection_batch_seconds",
+    "Time to apply and commit one batch of events",
+    ["projection"],
+)
+DEAD_LETTERS = Gauge(
+    "agora_dead_letters",
+    "Events parked in the dead-letter table",
+    ["projection"],
+)
+
+
+def metrics_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

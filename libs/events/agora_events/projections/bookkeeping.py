@@ -1,0 +1,221 @@
+"""The runner's own tables, kept beside the read models in the same database.
+
+* ``agora_checkpoints``: per projection and stream, the last stream sequence applied. It changes
+  in the same transaction as the rows the batch changed.
+* ``agora_dead_letters``: events a projection could not apply, with the raw message, so they
+  can be retried without the event log, plus the later events of the same aggregate parked
+  behind them.
+* ``agora_projections``: a fingerprint of each projection's DDL, subjects and version.
+* ``agora_database``: this database's random id, part of its durable consumer names.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+bookkeeping = MetaData()
+
+checkpoints = Table(
+    "agora_checkpoints",
+    bookkeeping,
+    Column("projection", String(63), primary_key=True),
+    Column("stream", String(63), primary_key=True),
+    Column("sequence", BigInteger, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+dead_letters = Table(
+    "agora_dead_letters",
+    bookkeeping,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("projection", String(63), nullable=False),
+    Column("stream", String(63), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("subject", Text, nullable=False),
+    # "<context>.<aggregate>.<id>." — later events with this prefix wait behind this one.
+    Column("aggregate", Text, nullable=False),
+    Column("event_type", Text),
+    Column("event_id", Text),
+    # failed: the handler kept raising; undecodable: not a known, valid CloudEvent;
+    # blocked: an earlier event of the same aggregate is parked.
+    Column("reason", String(16), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("parked_at", DateTime, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    UniqueConstraint("projection", "stream", "sequence", name="uq_agora_dead_letters_event"),
+    Index("ix_agora_dead_letters_aggregate", "projection", "stream", "aggregate"),
+)
+
+projection_versions = Table(
+    "agora_projections",
+    bookkeeping,
+    Column("projection", String(63), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("tables", JSON, nullable=False),
+    Column("prepared_at", DateTime, nullable=False),
+)
+
+database_info = Table(
+    "agora_database",
+    bookkeeping,
+    Column("key", String(32), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+BOOKKEEPING_TABLES = frozenset(bookkeeping.tables)
+
+
+def utcnow() -> datetime:
+    """Naive UTC, which both backends store the same way."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# -- checkpoints ---------------------------------------------------------------------------
+
+
+async def ensure_checkpoint(session: AsyncSession, projection: str, stream: str) -> None:
+    key = (checkpoints.c.projection == projection) & (checkpoints.c.stream == stream)
+    if (await session.execute(select(checkpoints.c.sequence).where(key))).first() is None:
+        await session.execute(
+            insert(checkpoints).values(
+                projection=projection, stream=stream, sequence=0, updated_at=utcnow()
+            )
+        )
+
+
+async def lock_checkpoint(session: AsyncSession, projection: str, stream: str) -> int:
+    """The checkpoint, locked until the transaction ends (PostgreSQL; SQLite holds the
+    whole database's write lock already)."""
+    row = await session.execute(
+        select(checkpoints.c.sequence)
+        .where((checkpoints.c.projection == projection) & (checkpoints.c.stream == stream))
+        .with_for_update()
+    )
+    sequence = row.scalar_one_or_none()
+    if sequence is None:
+        raise LookupError(
+            f"no checkpoint for projection {projection!r} on {stream}: run db.prepare() first"
+        )
+    return int(sequence)
+
+
+async def save_checkpoint(
+    session: AsyncSession, projection: str, stream: str, sequence: int
+) -> None:
+    await session.execute(
+        update(checkpoints)
+        .where((checkpoints.c.projection == projection) & (checkpoints.c.stream == stream))
+        .values(sequence=sequence, updated_at=utcnow())
+    )
+
+
+async def read_checkpoints(session: AsyncSession) -> dict[tuple[str, str], int]:
+    rows = await session.execute(
+        select(checkpoints.c.projection, checkpoints.c.stream, checkpoints.c.sequence)
+    )
+    return {(projection, stream): int(sequence) for projection, stream, sequence in rows}
+
+
+# -- dead letters --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    projection: str
+    stream: str
+    sequence: int
+    subject: str
+    aggregate: str
+    event_type: str | None
+    event_id: str | None
+    reason: str
+    error: str
+    attempts: int
+    parked_at: datetime
+    headers: dict[str, str]
+    data: bytes
+
+    @classmethod
+    def from_row(cls, row: Any) -> DeadLetter:
+        values = dict(row._mapping)
+        values["data"] = bytes(values["data"])
+        return cls(**values)
+
+
+async def blocked_aggregates(session: AsyncSession, projection: str, stream: str) -> dict[str, int]:
+    """Aggregate prefix → sequence of its first parked event."""
+    rows = await session.execute(
+        select(dead_letters.c.aggregate, func.min(dead_letters.c.sequence))
+        .where((dead_letters.c.projection == projection) & (dead_letters.c.stream == stream))
+        .group_by(dead_letters.c.aggregate)
+    )
+    return {aggregate: int(first) for aggregate, first in rows}
+
+
+async def park(session: AsyncSession, **values: Any) -> None:
+    await session.execute(insert(dead_letters).values(parked_at=utcnow(), **values))
+
+
+async def load_dead_letters(
+    session: AsyncSession, projection: str | None = None, stream: str | None = None
+) -> list[DeadLetter]:
+    query = select(dead_letters).order_by(
+        dead_letters.c.projection, dead_letters.c.stream, dead_letters.c.sequence
+    )
+    if projection is not None:
+        query = query.where(dead_letters.c.projection == projection)
+    if stream is not None:
+        query = query.where(dead_letters.c.stream == stream)
+    return [DeadLetter.from_row(row) for row in await session.execute(query)]
+
+
+async def forget_dead_letter(session: AsyncSession, letter_id: int) -> None:
+    await session.execute(delete(dead_letters).where(dead_letters.c.id == letter_id))
+
+
+async def note_failed_retry(session: AsyncSession, letter_id: int, error: str) -> None:
+    await session.execute(
+        update(dead_letters)
+        .where(dead_letters.c.id == letter_id)
+        .values(error=error, attempts=dead_letters.c.attempts + 1)
+    )
+
+
+# -- database identity ---------------------------------------------------------------------
+
+
+async def database_id(session: AsyncSession) -> str:
+    """A random id given to this database when it was first prepared."""
+    found = await session.execute(select(database_info.c.value).where(database_info.c.key == "id"))
+    value = found.scalar_one_or_none()
+    if value is None:
+        value = uuid.uuid4().hex[:12]
+        await session.execute(insert(database_info).values(key="id", value=value))
+    return str(value)

@@ -1,0 +1,388 @@
+"""The projection runner: one loop per projection and stream, from the log into the database.
+
+Each loop takes its lease, (re)creates its durable pull consumer at its checkpoint + 1, and
+then repeatedly fetches a batch, applies it in one transaction with the checkpoint (see
+``applier``), and acknowledges it after the commit. Anything unexpected (NATS or the database
+down, a consumer deleted, a gap in delivery) ends the pass; the loop waits a little and starts
+again from the stored checkpoint, so nothing fetched is ever skipped.
+
+``wait_for`` gives read-your-writes: a query waits (bounded) until the projections reading a
+stream have applied every event of theirs up to a given sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from nats.aio.client import Client as NatsClient
+
+from .. import contracts
+from ..catalogue import EventRegistry, catalogue
+from ..streams import STREAMS
+from .applier import Applier, BatchAbandonedError
+from .bookkeeping import DeadLetter, database_id, read_checkpoints
+from .database import ReadModelDatabase
+from .dead_letters import RetryOutcome, list_dead_letters, retry_dead_letters
+from .definition import Projection
+from .delivery import Delivery
+from .lease import Lease
+from .progress import Progress
+from .rebuild import REPLAY_BATCH, RebuildReport, rebuild
+from .source import PullReader, SourceError, consumer_name, last_sequence, next_matching
+
+log = logging.getLogger("agora.projections")
+
+State = Literal["stopped", "standby", "running", "retrying"]
+
+
+class ReadModelBehind(Exception):
+    """The read model did not reach the wanted sequence in time. Retry shortly."""
+
+    retry_after = 1
+
+    def __init__(
+        self, projection: str, stream: str, wanted: int, reached: int, waited: float
+    ) -> None:
+        super().__init__(
+            f"read model {projection!r} has applied {stream} up to sequence {reached}, not yet "
+            f"{wanted} (waited {waited:g} s); retry shortly"
+        )
+        self.projection = projection
+        self.stream = stream
+        self.wanted = wanted
+        self.reached = reached
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    projection: str
+    stream: str
+    checkpoint: int
+    last_sequence: int
+    lag: int
+    """Stream sequences between the checkpoint and the stream's end; 0 when no event this
+    projection reads is pending."""
+    state: State = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerOptions:
+    batch_size: int = 500
+    fetch_wait: float = 5.0  # how long one pull request waits for a first new event
+    max_attempts: int = 3  # handler failures before an event is parked
+    retry_delay: float = 0.1  # first backoff between handler attempts
+    error_pause: float = 1.0  # after a failed pass, before starting again
+    standby_pause: float = 5.0  # between attempts to take a lease held elsewhere
+    poll_interval: float = 0.05  # read-your-writes on a replica whose loop is on standby
+    stop_grace: float = 10.0  # how long stop() waits for a batch to roll back, then cancels
+
+
+class ProjectionRunner:
+    """Keeps ``projections`` up to date in ``db`` from the log, in background tasks."""
+
+    def __init__(
+        self,
+        nc: NatsClient,
+        db: ReadModelDatabase,
+        projections: Sequence[Projection],
+        *,
+        consumer_prefix: str,
+        registry: EventRegistry = catalogue,
+        options: RunnerOptions | None = None,
+    ) -> None:
+        self._nc = nc
+        self._db = db
+        self._projections = {p.name: p for p in projections}
+        self._prefix = consumer_prefix
+        own = STREAMS.get(consumer_prefix)
+        self._own_stream = own.name if own is not None else None
+        self._registry = registry
+        self.options = options or RunnerOptions()
+        self._loops = [
+            _Loop(self, projection, stream)
+            for projection in projections
+            for stream in projection.streams
+        ]
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start one background loop per projection and stream (db.prepare() first)."""
+        contracts.load_all()  # every event type is known before the first batch
+        async with self._db.session() as session:
+            stored = await read_checkpoints(session)
+            suffix = await database_id(session)
+        missing = [f"{lp.name}/{lp.stream}" for lp in self._loops if lp.key not in stored]
+        if missing:
+            raise RuntimeError(
+                f"no checkpoints for {', '.join(missing)}: call db.prepare(projections) first"
+            )
+        for loop in self._loops:
+            loop.consumer = consumer_name(self._prefix, loop.name, loop.stream, suffix)
+            loop.position = stored[loop.key]
+            loop.start()
+
+    async def stop(self) -> None:
+        """Stop every loop: a waiting fetch is abandoned, a batch in progress rolls back
+        before its next event (it comes again on the next start). Only a handler that hangs
+        longer than ``stop_grace`` gets its task cancelled."""
+        await asyncio.gather(*(loop.stop() for loop in self._loops))
+
+    async def __aenter__(self) -> ProjectionRunner:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- read-your-writes ------------------------------------------------------------------
+
+    async def wait_for(
+        self,
+        sequence: int,
+        stream: str | None = None,
+        projection: str | None = None,
+        timeout: float = 2.0,
+    ) -> None:
+        """Return once every projection reading ``stream`` (or just ``projection``) has
+        applied its events up to ``sequence``; raise ReadModelBehind after ``timeout``.
+
+        ``stream`` defaults to the stream of the runner's own context (``consumer_prefix``
+        "agenda" → AGENDA), where the sequences of its service's commands come from."""
+        stream = stream or self._own_stream
+        if stream is None:
+            raise LookupError(f"name the stream: {self._prefix!r} is not an Agora context")
+        loops = [
+            loop
+            for loop in self._loops
+            if loop.stream == stream and projection in (None, loop.name)
+        ]
+        if not loops:
+            which = f"projection {projection!r}" if projection else "no projection"
+            raise LookupError(f"{which} reads {stream} in this runner")
+        deadline = asyncio.get_running_loop().time() + timeout
+        for loop in loops:
+            await loop.wait_until(sequence, deadline)
+
+    # -- lag -------------------------------------------------------------------------------
+
+    async def lag(self) -> list[Lag]:
+        async with self._db.session() as session:
+            stored = await read_checkpoints(session)
+        ends: dict[str, int] = {}
+        report = []
+        for loop in self._loops:
+            if loop.stream not in ends:
+                ends[loop.stream] = await last_sequence(self._nc, loop.stream)
+            checkpoint = max(stored.get(loop.key, 0), loop.position)
+            last = ends[loop.stream]
+            behind = await loop.pending_after(checkpoint, last)
+            report.append(Lag(loop.name, loop.stream, checkpoint, last, behind, loop.state))
+        return report
+
+    # -- dead letters ----------------------------------------------------------------------
+
+    async def dead_letters(self, projection: str | None = None) -> list[DeadLetter]:
+        return await list_dead_letters(self._db, projection)
+
+    async def retry_dead_letters(self, ids: Collection[int] | None = None) -> RetryOutcome:
+        """Retry parked events (see dead_letters); the loops carry on meanwhile."""
+        return await retry_dead_letters(
+            self._db, list(self._projections.values()), registry=self._registry, ids=ids
+        )
+
+    # -- rebuild ---------------------------------------------------------------------------
+
+    async def rebuild(
+        self, projection: str, *, progress: Progress | None = None, batch_size: int = REPLAY_BATCH
+    ) -> RebuildReport:
+        """Rebuild one projection from zero beside the live one, then swap it in; the loops
+        and queries carry on meanwhile."""
+        if projection not in self._projections:
+            known = ", ".join(sorted(self._projections))
+            raise LookupError(f"no projection {projection!r}; known: {known}")
+        return await rebuild(
+            self._nc,
+            self._db,
+            self._projections[projection],
+            registry=self._registry,
+            progress=progress,
+            batch_size=batch_size,
+        )
+
+
+class _Loop:
+    """One projection reading one stream."""
+
+    def __init__(self, runner: ProjectionRunner, projection: Projection, stream: str) -> None:
+        self.runner = runner
+        self.projection = projection
+        self.name = projection.name
+        self.stream = stream
+        self.key = (projection.name, stream)
+        self.subjects = projection.streams[stream]
+        self.consumer = ""
+        self.position = 0  # the highest sequence known applied
+        self.state: State = "stopped"
+        self._options = runner.options
+        self._applier = Applier(
+            runner._db,
+            projection,
+            stream,
+            registry=runner._registry,
+            max_attempts=self._options.max_attempts,
+            retry_delay=self._options.retry_delay,
+        )
+        self._lease = Lease(runner._db, projection.name, stream)
+        self._advanced = asyncio.Condition()
+        self._stopping = asyncio.Event()
+        self._idle = False
+        self._task: asyncio.Task[None] | None = None
+
+    # -- running ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name=f"projection {self.name} {self.stream}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if self._idle:
+            task.cancel()  # waiting for events, not in the middle of a batch
+        else:
+            done, _ = await asyncio.wait({task}, timeout=self._options.stop_grace)
+            if not done:
+                task.cancel()  # a handler hangs; a batch rolls back when cancelled
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                if not await self._lease.acquire():
+                    self.state = "standby"
+                    await self._pause(self._options.standby_pause)
+                    continue
+                try:
+                    self.state = "running"
+                    await self._follow()
+                except BatchAbandonedError:
+                    return
+                except Exception as exc:  # every failure ends the pass, none the loop
+                    self.state = "retrying"
+                    log.warning("projection %s on %s: %s", self.name, self.stream, exc)
+                    await self._pause(self._options.error_pause)
+        finally:
+            self.state = "stopped"
+            await self._lease.release()
+
+    async def _follow(self) -> None:
+        db = self.runner._db
+        async with db.session() as session:
+            await self._advance((await read_checkpoints(session)).get(self.key, 0))
+        after = self.position
+        reader = await PullReader.open(
+            self.runner._nc, self.stream, self.subjects, after=after, durable=self.consumer
+        )
+        try:
+            while True:
+                self._idle = True
+                if self._stopping.is_set():
+                    return
+                deliveries = await reader.fetch(
+                    self._options.batch_size, wait=self._options.fetch_wait
+                )
+                self._idle = False
+                if not deliveries:
+                    continue
+                await self._check_order(deliveries[0], after)
+                outcome = await self._applier.apply(
+                    deliveries, expected=after, abandon=self._stopping
+                )
+                await reader.acknowledge(deliveries)
+                after = max(after, outcome.checkpoint, deliveries[-1].sequence)
+                await self._advance(outcome.checkpoint)
+        finally:
+            self._idle = False
+            await reader.close()
+
+    async def _check_order(self, first: Delivery, after: int) -> None:
+        """Refuse a batch that does not start at the next matching event: delivery went
+        wrong (another reader on the consumer, a redelivery gap), so start again."""
+        if first.sequence <= after + 1:
+            return
+        expected = await next_matching(self.runner._nc, self.stream, self.subjects, after)
+        if expected is not None and expected < first.sequence:
+            raise SourceError(
+                f"expected sequence {expected} after {after}, got {first.sequence}: restarting"
+            )
+
+    async def _advance(self, sequence: int) -> None:
+        if sequence > self.position:
+            async with self._advanced:
+                self.position = sequence
+                self._advanced.notify_all()
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` unless asked to stop first (a backoff, not a synchronisation)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    # -- read-your-writes and lag ----------------------------------------------------------
+
+    async def wait_until(self, sequence: int, deadline: float) -> None:
+        clock = asyncio.get_running_loop()
+        waited_from = clock.time()
+        while self.position < sequence:
+            # Skip the sequences of events this projection does not read.
+            following = await next_matching(
+                self.runner._nc, self.stream, self.subjects, self.position
+            )
+            if following is None or following > sequence:
+                return
+            remaining = deadline - clock.time()
+            try:
+                if self.state == "running":
+                    await self._wait_advanced(following, remaining)
+                else:
+                    await self._poll_database(following, deadline)
+            except TimeoutError:
+                waited = round(clock.time() - waited_from, 2)
+                raise ReadModelBehind(
+                    self.name, self.stream, sequence, self.position, waited
+                ) from None
+
+    async def _wait_advanced(self, sequence: int, remaining: float) -> None:
+        if remaining <= 0:
+            raise TimeoutError
+        async with self._advanced:
+            await asyncio.wait_for(
+                self._advanced.wait_for(lambda: self.position >= sequence), remaining
+            )
+
+    async def _poll_database(self, sequence: int, deadline: float) -> None:
+        """Another replica holds the lease: follow the checkpoint it commits."""
+        clock = asyncio.get_running_loop()
+        while True:
+            async with self.runner._db.session() as session:
+                stored = (await read_checkpoints(session)).get(self.key, 0)
+            self.position = max(self.position, stored)
+            if self.position >= sequence:
+                return
+            if clock.time() >= deadline:
+                raise TimeoutError
+            await asyncio.sleep(min(self._options.poll_interval, deadline - clock.time()))
+
+    async def pending_after(self, checkpoint: int, last: int) -> int:
+        if checkpoint >= last:
+            return 0
+        following = await next_matching(self.runner._nc, self.stream, self.subjects, checkpoint)
+        return 0 if following is None else last - checkpoint

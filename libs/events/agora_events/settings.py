@@ -1,0 +1,39 @@
+"""Settings shared by every service process: environment variables with safe local defaults.
+
+Each service subclasses ``ServiceSettings`` with its own prefix (``AGORA_AGENDA_``…); the
+NATS URL and the run mode may also come from the platform-wide ``AGORA_NATS_URL`` and
+``AGORA_ENV``. Outside local mode the well-known local organiser token is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_ORGANISER_TOKEN = "local-organiser-token"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGORA_", extra="ignore")
+
+    env: Literal["local", "production"] = "local"
+    nats_url: str = "nats://127.0.0.1:4222"
+    database_url: str = "sqlite+aiosqlite:///.agora/agora.db"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    organiser_token: SecretStr = SecretStr(LOCAL_ORGANISER_TOKEN)
+    read_your_writes_timeout: float = 2.0
+    run_projections: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> ServiceSettings:
+        if self.env != "local" and self.organiser_token.get_secret_value() == LOCAL_ORGANISER_TOKEN:
+            raise ValueError(
+                "the local organiser token is refused outside local mode: "
+                "set an organiser token of your own in the environment"
+            )
+        if self.env != "local" and len(self.organiser_token.get_secret_value()) < 16:
+            raise ValueError("the organiser token must be at least 16 characters long")
+        return self

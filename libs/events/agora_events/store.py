@@ -1,0 +1,383 @@
+"""The event store: append and read domain events on JetStream.
+
+``append`` guards a consistency scope (a subject filter such as ``agenda.session.ws5-s3.*``)
+with ``Nats-Expected-Last-Subject-Sequence`` and
+``Nats-Expected-Last-Subject-Sequence-Subject``. A command that yields several events is
+published as one JetStream atomic batch (server >= 2.12): all of its events are stored or
+none. ``read`` uses batched direct gets, one request per thousand events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from .catalogue import DomainEvent, EventRegistry, catalogue, schema_uri
+from .envelope import Envelope
+from .streams import stream_for_subject
+from .tracing import current_traceparent
+
+MAX_BATCH = 1000
+WRONG_LAST_SEQUENCE = 10071
+TOO_MANY_BATCHES = 10210
+BATCHES_IN_FLIGHT_PER_PROCESS = 16
+_ID_NAMESPACE = uuid.UUID("6f1d3f9e-6a43-4b8e-9c61-0e3c2b7a9d10")
+
+
+class StoreError(Exception):
+    """Base class of event store errors."""
+
+
+class ConcurrencyConflict(StoreError):
+    """The scope moved on since it was read: someone else appended first."""
+
+    def __init__(self, scope: str, expected: int, detail: str) -> None:
+        super().__init__(f"{scope} is no longer at sequence {expected}: {detail}")
+        self.scope = scope
+        self.expected = expected
+
+
+class AppendRejected(StoreError):
+    """The server refused the append for a reason other than concurrency."""
+
+
+class AppendOutcomeUnknown(StoreError):
+    """No answer in time: the events may or may not have been stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """Who and what caused a command; travels as CloudEvents extensions."""
+
+    actor: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """The last stream sequence (and event count) seen in a consistency scope."""
+
+    scope: str
+    last_sequence: int = 0
+    count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    sequence: int
+    subject: str
+    envelope: Envelope
+    event: DomainEvent
+
+    @property
+    def time(self) -> datetime:
+        return self.envelope.time
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    first_sequence: int
+    last_sequence: int
+    envelopes: tuple[Envelope, ...] = field(default_factory=tuple)
+    duplicate: bool = False
+
+
+def matches(subject: str, pattern: str) -> bool:
+    """NATS wildcard matching: '*' is one token, '>' one or more trailing tokens."""
+    tokens, wanted = subject.split("."), pattern.split(".")
+    for index, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > index
+        if index >= len(tokens) or (token != "*" and token != tokens[index]):
+            return False
+    return len(tokens) == len(wanted)
+
+
+class EventStore:
+    def __init__(
+        self,
+        nc: NATS,
+        *,
+        registry: EventRegistry = catalogue,
+        source: str = "/agora",
+        timeout: float = 5.0,
+    ) -> None:
+        self._nc = nc
+        self._registry = registry
+        self._source = source
+        self._timeout = timeout
+        self._ack_prefix: str | None = None
+        self._ack_subscription: Any = None
+        self._acks: dict[str, asyncio.Future[bytes]] = {}
+        self._ack_tokens = itertools.count(1)
+        self._batch_slots = asyncio.Semaphore(BATCHES_IN_FLIGHT_PER_PROCESS)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def envelopes_for(
+        self,
+        events: Sequence[DomainEvent],
+        *,
+        base_count: int,
+        idempotency_key: str | None,
+        metadata: Metadata,
+    ) -> list[Envelope]:
+        now = datetime.now(UTC)
+        envelopes = []
+        for index, event in enumerate(events):
+            meta = event.meta
+            envelopes.append(
+                Envelope(
+                    id=_event_id(idempotency_key, event.subject, index),
+                    source=f"{self._source}/{meta.context}",
+                    type=meta.type,
+                    time=now,
+                    data=self._registry.encode(event),
+                    subject=event.aggregate_id,
+                    dataschema=schema_uri(meta.type),
+                    actor=metadata.actor,
+                    correlationid=metadata.correlation_id,
+                    causationid=metadata.causation_id,
+                    aggregateversion=base_count + index + 1,
+                    idempotencykey=idempotency_key,
+                    traceparent=metadata.traceparent,
+                    tracestate=metadata.tracestate,
+                )
+            )
+        return envelopes
+
+    async def append(
+        self,
+        events: Sequence[DomainEvent],
+        *,
+        expected: Expected | None,
+        idempotency_key: str | None = None,
+        metadata: Metadata | None = None,
+    ) -> AppendResult:
+        """Append events atomically; raise ConcurrencyConflict if ``expected`` is stale."""
+        if not events:
+            raise ValueError("nothing to append")
+        if len(events) > MAX_BATCH:
+            raise AppendRejected(f"{len(events)} events in one command; the limit is {MAX_BATCH}")
+        streams = {stream_for_subject(event.subject) for event in events}
+        if len(streams) != 1:
+            raise AppendRejected(f"one command may write to one stream, not {sorted(streams)}")
+        if expected is not None:
+            outside = [e.subject for e in events if not matches(e.subject, expected.scope)]
+            if outside:
+                raise AppendRejected(f"events outside the scope {expected.scope}: {outside}")
+        envelopes = self.envelopes_for(
+            events,
+            base_count=expected.count if expected else 0,
+            idempotency_key=idempotency_key,
+            metadata=_with_current_trace(metadata or Metadata()),
+        )
+        subjects = [event.subject for event in events]
+        guard = _expectation_headers(expected)
+        if len(envelopes) == 1:
+            headers = envelopes[0].to_headers() | guard
+            if idempotency_key:
+                headers["Nats-Msg-Id"] = envelopes[0].id
+            ack = await self._request(subjects[0], envelopes[0].data, headers)
+        else:
+            ack = await self._publish_batch(subjects, envelopes, guard)
+        sequence = self._check_ack(ack, expected)
+        return AppendResult(
+            first_sequence=sequence - len(envelopes) + 1,
+            last_sequence=sequence,
+            envelopes=tuple(envelopes),
+            duplicate=bool(ack.get("duplicate")),
+        )
+
+    async def _publish_batch(
+        self, subjects: list[str], envelopes: list[Envelope], guard: dict[str, str]
+    ) -> dict[str, Any]:
+        """One atomic batch, retried while the server has too many batches in flight.
+
+        JetStream allows 50 uncommitted batches per stream; past that the first message is
+        refused (nothing is staged), so trying again later is safe. Each process also keeps
+        its own batches in flight below that limit."""
+        delay = 0.005
+        deadline = time.monotonic() + self._timeout
+        while True:
+            async with self._batch_slots:
+                ack = await self._publish_batch_once(subjects, envelopes, guard)
+            error = ack.get("error") or {}
+            if error.get("err_code") != TOO_MANY_BATCHES or time.monotonic() > deadline:
+                return ack
+            await asyncio.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.25)
+
+    async def _publish_batch_once(
+        self, subjects: list[str], envelopes: list[Envelope], guard: dict[str, str]
+    ) -> dict[str, Any]:
+        batch_id = uuid.uuid4().hex
+        last = len(envelopes)
+        for number, (subject, envelope) in enumerate(zip(subjects, envelopes, strict=True), 1):
+            headers = envelope.to_headers()
+            headers["Nats-Batch-Id"] = batch_id
+            headers["Nats-Batch-Sequence"] = str(number)
+            if number == 1:
+                # Only the first message of a batch may carry the expectation; the server
+                # checks it at commit time under the stream's lock.
+                headers |= guard
+                reply = await self._request(subject, envelope.data, headers, allow_empty=True)
+                if reply:
+                    return reply
+            elif number < last:
+                await self._nc.publish(subject, envelope.data, headers=headers)
+            else:
+                headers["Nats-Batch-Commit"] = "1"
+                return await self._request(subject, envelope.data, headers)
+        raise AssertionError("unreachable: a batch has a last message")
+
+    async def _ensure_ack_inbox(self) -> str:
+        if self._ack_prefix is None:
+            prefix = self._nc.new_inbox() + "."
+            self._ack_subscription = await self._nc.subscribe(prefix + "*", cb=self._on_ack)
+            self._ack_prefix = prefix
+        return self._ack_prefix
+
+    async def _on_ack(self, message: Any) -> None:
+        waiter = self._acks.pop(message.subject, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message.data)
+
+    async def _request(
+        self, subject: str, data: bytes, headers: dict[str, str], *, allow_empty: bool = False
+    ) -> dict[str, Any]:
+        # Like nc.request, but expiring through call_later instead of asyncio.wait_for: one
+        # event-loop hop less per append, which shows under many concurrent commands.
+        prefix = await self._ensure_ack_inbox()
+        reply_to = f"{prefix}{next(self._ack_tokens)}"
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bytes] = loop.create_future()
+        self._acks[reply_to] = waiter
+        expiry = loop.call_later(self._timeout, _expire, waiter)
+        try:
+            await self._nc.publish(subject, data, reply=reply_to, headers=headers)
+            reply_data = await waiter
+        except TimeoutError as exc:
+            raise AppendOutcomeUnknown(f"no acknowledgement for {subject} in time") from exc
+        finally:
+            expiry.cancel()
+            self._acks.pop(reply_to, None)
+        reply = _Reply(reply_data)
+        if not reply.data:
+            if allow_empty:
+                return {}
+            raise AppendRejected(f"empty acknowledgement for {subject}")
+        parsed: dict[str, Any] = json.loads(reply.data)
+        return parsed
+
+    @staticmethod
+    def _check_ack(ack: dict[str, Any], expected: Expected | None) -> int:
+        error = ack.get("error")
+        if error:
+            description = str(error.get("description", error))
+            if error.get("err_code") == WRONG_LAST_SEQUENCE and expected is not None:
+                raise ConcurrencyConflict(expected.scope, expected.last_sequence, description)
+            raise AppendRejected(description)
+        return int(ack["seq"])
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def read(
+        self,
+        subject_filter: str,
+        *,
+        after: int = 0,
+        up_to: int | None = None,
+        batch: int = MAX_BATCH,
+    ) -> list[RecordedEvent]:
+        """Every event matching ``subject_filter`` with ``after < sequence <= up_to``."""
+        stream = stream_for_subject(subject_filter)
+        records: list[RecordedEvent] = []
+        inbox = self._nc.new_inbox()
+        subscription = await self._nc.subscribe(inbox)
+        try:
+            start = after + 1
+            while True:
+                request = {"seq": start, "next_by_subj": subject_filter, "batch": batch}
+                await self._nc.publish(
+                    f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox
+                )
+                pending, last_seen = await self._drain_batch(subscription, records, up_to)
+                if pending == 0 or last_seen is None:
+                    return records
+                if up_to is not None and last_seen >= up_to:
+                    return records
+                start = last_seen + 1
+        finally:
+            await subscription.unsubscribe()
+
+    async def _drain_batch(
+        self, subscription: Any, records: list[RecordedEvent], up_to: int | None
+    ) -> tuple[int, int | None]:
+        last_seen: int | None = None
+        while True:
+            try:
+                message = await subscription.next_msg(timeout=self._timeout)
+            except (TimeoutError, NatsTimeoutError) as exc:
+                raise StoreError("the stream did not answer a read in time") from exc
+            headers = message.headers or {}
+            status = headers.get("Status")
+            if status == "404":
+                return 0, last_seen
+            if status == "204":
+                return int(headers.get("Nats-Num-Pending", "0")), last_seen
+            if status:
+                raise StoreError(f"direct get failed: {status} {headers.get('Description')}")
+            sequence = int(headers["Nats-Sequence"])
+            last_seen = sequence
+            if up_to is not None and sequence > up_to:
+                continue
+            envelope = Envelope.from_headers(headers, message.data)
+            event = self._registry.decode(envelope.type, envelope.data)
+            records.append(RecordedEvent(sequence, headers["Nats-Subject"], envelope, event))
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    data: bytes
+
+
+def _expire(waiter: asyncio.Future[bytes]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+def _with_current_trace(metadata: Metadata) -> Metadata:
+    if metadata.traceparent is not None:
+        return metadata
+    return replace(metadata, traceparent=current_traceparent.get())
+
+
+def _expectation_headers(expected: Expected | None) -> dict[str, str]:
+    if expected is None:
+        return {}
+    return {
+        "Nats-Expected-Last-Subject-Sequence": str(expected.last_sequence),
+        "Nats-Expected-Last-Subject-Sequence-Subject": expected.scope,
+    }
+
+
+def _event_id(idempotency_key: str | None, subject: str, index: int) -> str:
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    # The same command retried yields the same event ids, which downstream can dedupe on.
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{subject}\n{idempotency_key}\n{index}"))

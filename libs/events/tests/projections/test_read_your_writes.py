@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from nats.aio.client import Client as NATS
+from sqlalchemy import select
+
+from agora_events.http import install_error_handlers
+from agora_events.projections.database import ReadModelDatabase
+from agora_events.projections.runner import ReadModelBehind
+from agora_events.store import EventStore
+
+from ..counter import CounterOpened, Incremented
+from .helpers import FAST, append, runner_for, running
+from .model import Switches, counter_projection, counter_tables
+
+
+async def test_a_query_waiting_for_its_write_sees_it(
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS
+) -> None:
+    projection = counter_projection()
+    await db.prepare([projection])
+    _, counters, _ = counter_tables()
+    async with running(nats_client, db, [projection]) as runner:
+        ((sequence, _),) = await append(store, CounterOpened(counter_id="mine"))
+        await runner.wait_for(sequence, stream="AGENDA", timeout=2.0)
+        async with db.session() as session:
+            found = await session.scalar(select(counters.c.counter_id))
+    assert found == "mine"
+
+
+async def test_a_read_model_that_does_not_catch_up_in_time_raises_a_clear_error(
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS
+) -> None:
+    switches = Switches(block_tag="stuck")
+    projection = counter_projection(switches=switches)
+    await db.prepare([projection])
+    log = await append(store, CounterOpened(counter_id="a"))
+    async with running(nats_client, db, [projection]) as runner:
+        await runner.wait_for(log[-1][0], stream="AGENDA")
+        ((stuck, _),) = await append(store, Incremented(counter_id="a", tag="stuck"))
+        with pytest.raises(ReadModelBehind) as behind:
+            await runner.wait_for(stuck, stream="AGENDA", timeout=0.2)
+        switches.release.set()
+    error = behind.value
+    assert (error.projection, error.stream, error.wanted, error.reached) == (
+        "counters",
+        "AGENDA",
+        stuck,
+        log[-1][0],
+    )
+    assert str(error).startswith(
+        f"read model 'counters' has applied AGENDA up to sequence {log[-1][0]}, not yet {stuck}"
+    )
+
+
+async def test_waiting_skips_sequences_of_events_the_projection_does_not_read(
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS
+) -> None:
+    projection = counter_projection()
+    await db.prepare([projection])
+    log = await append(store, CounterOpened(counter_id="a"))
+    async with running(nats_client, db, [projection]) as runner:
+        await runner.wait_for(log[-1][0], stream="AGENDA")
+        other = await nats_client.jetstream().publish("agenda.room.r1.added", b"{}")
+        await runner.wait_for(other.seq, stream="AGENDA", timeout=2.0)
+
+
+async def test_a_replica_whose_runner_is_not_running_follows_the_stored_checkpoint(
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS
+) -> None:
+    projection = counter_projection()
+    await db.prepare([projection])
+    # Never started, like a replica on standby; its own stream (agenda) is the default.
+    replica = runner_for(nats_client, db, [projection], prefix="agenda")
+    async with running(nats_client, db, [projection]):
+        ((sequence, _),) = await append(store, CounterOpened(counter_id="a"))
+        await replica.wait_for(sequence, timeout=2.0)
+
+
+async def test_waiting_on_a_stream_no_projection_reads_is_refused(
+    db: ReadModelDatabase, nats_client: NATS
+) -> None:
+    projection = counter_projection()
+    await db.prepare([projection])
+    runner = runner_for(nats_client, db, [projection])
+    with pytest.raises(LookupError, match="reads DECLARATIONS"):
+        await runner.wait_for(1, stream="DECLARATIONS")
+
+
+async def test_lag_reports_checkpoint_last_sequence_and_distance(
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS
+) -> None:
+    projection = counter_projection()
+    await db.prepare([projection])
+    log = await append(store, CounterOpened(counter_id="a"), Incremented(counter_id="a", tag="x"))
+    runner = runner_for(nats_client, db, [projection])
+    (before,) = await runner.lag()
+    assert (before.checkpoint, before.last_sequence, before.lag) == (0, 2, 2)
+    async with running(nats_client, db, [projection]) as live:
+        await live.wait_for(log[-1][0], stream="AGENDA")
+        (after,) = await live.lag()
+    assert (after.projection, after.stream, after.checkpoint, after.lag) == (
+        "counters",
+        "AGENDA",
+        2,
+        0,
+    )
+    assert after.state == "running"
+
+
+def test_read_model_behind_is_answered_with_503_and_retry_after() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/sessions")
+    async def sessions() -> None:
+        raise ReadModelBehind("programme", "AGENDA", wanted=42, reached=41, waited=2.0)
+
+    response = TestClient(app).get("/sessions")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.json()["error"] == "ReadModelBehind"
+    assert "not yet 42" in response.json()["reason"]
+
+
+async def test_stopping_a_runner_whose_handler_hangs_rolls_the_batch_back(
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS
+) -> None:
+    switches = Switches(block_tag="hang")
+    projection = counter_projection(switches=switches)
+    await db.prepare([projection])
+    blocked = asyncio.Event()
+    switches.on_block = lambda sequence: blocked.set()
+    log = await append(
+        store, CounterOpened(counter_id="a"), Incremented(counter_id="a", tag="hang")
+    )
+    runner = runner_for(nats_client, db, [projection], replace(FAST, stop_grace=0.1))
+    await runner.start()
+    await blocked.wait()
+    await runner.stop()
+    (lag,) = await runner.lag()
+    assert lag.checkpoint == 0 and lag.last_sequence == log[-1][0]

@@ -1,0 +1,1 @@
+"""The agenda service: forum editions, rooms, sessions and their people, published versions."""

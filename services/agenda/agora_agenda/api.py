@@ -1,0 +1,522 @@
+"""The agenda's HTTP API: thin routers turning requests into commands and queries.
+
+Writes need the organiser token and answer with a CommandAccepted (the ids touched and the
+stream sequence reached). Reads take ``?after=<sequence>`` to wait, within a bound, until the
+read model has caught up with a write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import date
+from typing import Annotated, Any, Protocol
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora_events.contracts.agenda import PersonRole, SessionKind, WorkshopRef
+from agora_events.http import (
+    CommandAccepted,
+    IdempotencyKey,
+    Problem,
+    install_edges,
+    organiser_guard,
+)
+from agora_events.projections.runner import ReadModelBehind
+
+from . import ical, queries
+from .application import AgendaCommands, Outcome
+from .domain import (
+    AddRoom,
+    AssignPerson,
+    CancelSession,
+    ChangeEditionDetails,
+    ChangeRoomCapacity,
+    ChangeSessionDetails,
+    Command,
+    MoveSession,
+    Person,
+    PlanEdition,
+    RemovePerson,
+    RenameRoom,
+    ScheduleSession,
+)
+from .importer import ProgrammeError, bundled_editions, load_edition, parse_edition
+from .settings import AgendaSettings
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+ID = Field(pattern=ID_PATTERN, examples=["2025-ws5-s3"])
+TEXT = Field(min_length=1, max_length=500)
+NAME = Field(min_length=1, max_length=200)
+MAX_PROGRAMME_BYTES = 2_000_000
+
+
+class Runtime(Protocol):
+    """What the routes need from the running process (wired in ``main``)."""
+
+    commands: AgendaCommands
+
+    def session(self) -> AbstractAsyncContextManager[AsyncSession]: ...
+
+    async def wait_for(self, sequence: int) -> None: ...
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]: ...
+
+
+# -- request bodies ------------------------------------------------------------------------
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PlanEditionBody(Body):
+    edition_id: str = ID
+    name: str = TEXT
+    theme: str | None = Field(default=None, max_length=500)
+    host_city: str = NAME
+    host_country: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3")
+    start_date: date
+    end_date: date
+    time_zone: str = Field(max_length=64, examples=["Asia/Samarkand"])
+
+
+class ChangeEditionBody(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=500)
+    theme: str | None = Field(default=None, max_length=500)
+    host_city: str | None = Field(default=None, min_length=1, max_length=200)
+    host_country: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    start_date: date | None = None
+    end_date: date | None = None
+    time_zone: str | None = Field(default=None, max_length=64)
+
+
+class AddRoomBody(Body):
+    room_id: str = ID
+    name: str = NAME
+    capacity: int = Field(ge=1, le=100_000)
+    capacity_estimated: bool = False
+
+
+class CapacityBody(Body):
+    capacity: int = Field(ge=1, le=100_000)
+    capacity_estimated: bool = False
+
+
+class RoomNameBody(Body):
+    name: str = NAME
+
+
+class WorkshopBody(Body):
+    number: int = Field(ge=1, le=1000)
+    title: str = TEXT
+    organisers: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
+
+    def ref(self) -> WorkshopRef:
+        return WorkshopRef(number=self.number, title=self.title, organisers=tuple(self.organisers))
+
+
+class PersonBody(Body):
+    person_id: str = ID
+    name: str = NAME
+    role: PersonRole
+    title: str | None = Field(default=None, max_length=500)
+
+    def person(self) -> Person:
+        return Person(self.person_id, self.name, self.role, self.title)
+
+
+class ScheduleBody(Body):
+    session_id: str = ID
+    kind: SessionKind
+    title: str = TEXT
+    room_id: str = ID
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    workshop: WorkshopBody | None = None
+    capacity: int | None = Field(default=None, ge=1, le=100_000)
+    people: list[PersonBody] = Field(default=[], max_length=100)
+
+
+class MoveBody(Body):
+    starts_at: AwareDatetime | None = Field(
+        default=None, description="Without ends_at, the session keeps its length"
+    )
+    ends_at: AwareDatetime | None = None
+    room_id: str | None = Field(default=None, pattern=ID_PATTERN)
+
+    @model_validator(mode="after")
+    def _something_moves(self) -> MoveBody:
+        if self.starts_at is None and self.ends_at is None and self.room_id is None:
+            raise ValueError("give a new starts_at, ends_at or room_id")
+        return self
+
+
+class DetailsBody(Body):
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    kind: SessionKind | None = None
+    workshop: WorkshopBody | None = None
+    clear_workshop: bool = False
+    capacity: int | None = Field(default=None, ge=1, le=100_000)
+    clear_capacity: bool = False
+
+
+class AssignBody(Body):
+    name: str = NAME
+    role: PersonRole
+    title: str | None = Field(default=None, max_length=500)
+
+
+class CancelBody(Body):
+    reason: str = TEXT
+
+
+class PublishBody(Body):
+    label: str = Field(min_length=1, max_length=200, examples=["Final programme"])
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, Any] = {}
+
+
+# -- wiring --------------------------------------------------------------------------------
+
+
+def runtime(request: Request) -> Runtime:
+    found: Runtime = request.app.state.runtime
+    return found
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+After = Annotated[
+    int | None,
+    Query(ge=0, description="Wait until the read model has reached this stream sequence"),
+]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem} for code in (401, 403, 404, 409, 422, 503)
+}
+
+
+async def reader(rt: RuntimeDep, after: After = None) -> AsyncIterator[AsyncSession]:
+    if after is not None:
+        await rt.wait_for(after)
+    async with rt.session() as db:
+        yield db
+
+
+Reader = Annotated[AsyncSession, Depends(reader)]
+
+
+def accepted(outcome: Outcome) -> CommandAccepted:
+    return CommandAccepted(
+        ids=outcome.ids,
+        sequence=outcome.sequence,
+        events=outcome.events,
+        duplicate=outcome.duplicate,
+    )
+
+
+async def run(rt: Runtime, command: Command, key: str | None) -> CommandAccepted:
+    return accepted(await rt.commands.execute(command, idempotency_key=key, actor="organiser"))
+
+
+# -- routes --------------------------------------------------------------------------------
+
+
+def writes(token: Callable[[], str]) -> APIRouter:
+    router = APIRouter(
+        dependencies=[Depends(organiser_guard(token))], responses=ERRORS, tags=["commands"]
+    )
+
+    @router.post("/editions", status_code=201)
+    async def plan_edition(
+        body: PlanEditionBody, rt: RuntimeDep, key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        return await run(rt, PlanEdition(**body.model_dump()), key)
+
+    @router.patch("/editions/{edition_id}")
+    async def change_edition(
+        edition_id: str, body: ChangeEditionBody, rt: RuntimeDep, key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        return await run(rt, ChangeEditionDetails(edition_id=edition_id, **body.model_dump()), key)
+
+    @router.post(
+        "/editions/import",
+        status_code=201,
+        openapi_extra={
+            "requestBody": {"content": {"application/toml": {"schema": {"type": "string"}}}}
+        },
+    )
+    async def import_edition(
+        request: Request,
+        rt: RuntimeDep,
+        key: IdempotencyKey = None,
+        bundled: Annotated[
+            str | None, Query(description="Import a programme shipped with the service")
+        ] = None,
+    ) -> CommandAccepted:
+        """Import a programme file (TOML body), or a bundled one with ``?bundled=unpsf-2025``.
+        Importing the same programme again changes nothing."""
+        if bundled is not None:
+            files = bundled_editions()
+            if bundled not in files:
+                raise ProgrammeError(
+                    f"no bundled programme '{bundled}'; there are {', '.join(files)}"
+                )
+            command = load_edition(files[bundled])
+        else:
+            raw = await request.body()
+            if len(raw) > MAX_PROGRAMME_BYTES:
+                raise HTTPException(
+                    413, f"a programme file holds at most {MAX_PROGRAMME_BYTES} bytes"
+                )
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProgrammeError("the programme must be UTF-8 text") from None
+            command = parse_edition(text, source="request body")
+        return await run(rt, command, key)
+
+    @router.post("/editions/{edition_id}/rooms", status_code=201)
+    async def add_room(
+        edition_id: str, body: AddRoomBody, rt: RuntimeDep, key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        return await run(rt, AddRoom(edition_id=edition_id, **body.model_dump()), key)
+
+    @router.put("/rooms/{room_id}/capacity")
+    async def change_capacity(
+        room_id: str, body: CapacityBody, rt: RuntimeDep, key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        return await run(
+            rt, ChangeRoomCapacity(room_id, body.capacity, body.capacity_estimated), key
+        )
+
+    @router.put("/rooms/{room_id}/name")
+    async def rename_room(
+        room_id: str, body: RoomNameBody, rt: RuntimeDep, key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        return await run(rt, RenameRoom(room_id, body.name), key)
+
+    @router.post("/editions/{edition_id}/sessions", status_code=201)
+    async def schedule(
+        edition_id: str, body: ScheduleBody, rt: RuntimeDep, key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        command = ScheduleSession(
+            session_id=body.session_id,
+            edition_id=edition_id,
+            kind=body.kind,
+            title=body.title,
+            room_id=body.room_id,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
+            workshop=body.workshop.ref() if body.workshop else None,
+            capacity=body.capacity,
+            people=tuple(p.person() for p in body.people),
+        )
+        return await run(rt, command, key)
+
+    @router.post("/sessions/{session_id}/move")
+    async def move(
+        session_id: str, body: MoveBody, rt: RuntimeDep, key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        return await run(
+            rt, MoveSession(session_id, body.starts_at, body.ends_at, body.room_id), key
+        )
+
+    @router.patch("/sessions/{session_id}")
+    async def change_details(
+        session_id: str, body: DetailsBody, rt: RuntimeDep, key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        command = ChangeSessionDetails(
+            session_id=session_id,
+            title=body.title,
+            kind=body.kind,
+            workshop=body.workshop.ref() if body.workshop else None,
+            clear_workshop=body.clear_workshop,
+            capacity=body.capacity,
+            clear_capacity=body.clear_capacity,
+        )
+        return await run(rt, command, key)
+
+    @router.put("/sessions/{session_id}/people/{person_id}")
+    async def assign(
+        session_id: str,
+        person_id: Annotated[str, ID],
+        body: AssignBody,
+        rt: RuntimeDep,
+        key: IdempotencyKey = None,
+    ) -> CommandAccepted:
+        person = Person(person_id, body.name, body.role, body.title)
+        return await run(rt, AssignPerson(session_id, person), key)
+
+    @router.delete("/sessions/{session_id}/people/{person_id}")
+    async def remove(
+        session_id: str, person_id: str, rt: RuntimeDep, key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        return await run(rt, RemovePerson(session_id, person_id), key)
+
+    @router.post("/sessions/{session_id}/cancel")
+    async def cancel(
+        session_id: str, body: CancelBody, rt: RuntimeDep, key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        return await run(rt, CancelSession(session_id, body.reason), key)
+
+    @router.post("/editions/{edition_id}/versions", status_code=201)
+    async def publish(
+        edition_id: str, body: PublishBody, rt: RuntimeDep, key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        return accepted(await rt.commands.publish(edition_id, body.label, idempotency_key=key))
+
+    return router
+
+
+def reads() -> APIRouter:
+    router = APIRouter(responses=ERRORS, tags=["queries"])
+
+    @router.get("/editions")
+    async def editions(db: Reader) -> list[queries.EditionSummary]:
+        return await queries.list_editions(db)
+
+    @router.get("/editions/{edition_id}")
+    async def edition(edition_id: str, db: Reader) -> queries.EditionView:
+        return await queries.edition(db, edition_id)
+
+    @router.get("/editions/{edition_id}/programme")
+    async def programme(
+        edition_id: str,
+        db: Reader,
+        day: date | None = None,
+        room: Annotated[str | None, Query(description="A room id")] = None,
+        workshop: Annotated[int | None, Query(ge=1)] = None,
+        person: Annotated[str | None, Query(description="A person id")] = None,
+        include_cancelled: bool = True,
+    ) -> queries.ProgrammeView:
+        """The programme by day; narrow it to a day, a room, a workshop or a person."""
+        return await queries.programme(
+            db,
+            edition_id,
+            day=day,
+            room_id=room,
+            workshop=workshop,
+            person_id=person,
+            include_cancelled=include_cancelled,
+        )
+
+    @router.get("/editions/{edition_id}/workshops")
+    async def workshops(edition_id: str, db: Reader) -> list[queries.WorkshopProgramme]:
+        return await queries.workshops(db, edition_id)
+
+    @router.get("/editions/{edition_id}/people")
+    async def people(edition_id: str, db: Reader) -> list[queries.PersonProgramme]:
+        return await queries.people(db, edition_id)
+
+    @router.get("/people/{person_id}")
+    async def person(
+        person_id: str, db: Reader, edition: str | None = None
+    ) -> queries.PersonProgramme:
+        return await queries.person(db, person_id, edition)
+
+    @router.get("/sessions/{session_id}")
+    async def session(session_id: str, db: Reader) -> queries.SessionDetail:
+        return await queries.session(db, session_id)
+
+    @router.get("/editions/{edition_id}/data-quality")
+    async def data_quality(edition_id: str, db: Reader) -> queries.DataQualityView:
+        """Where the edition's sources contradict each other or leave gaps: both facts."""
+        return await queries.data_quality(db, edition_id)
+
+    @router.get("/editions/{edition_id}/versions")
+    async def versions(edition_id: str, db: Reader) -> list[queries.VersionView]:
+        return await queries.list_versions(db, edition_id)
+
+    @router.get("/editions/{edition_id}/versions/{version}")
+    async def version(edition_id: str, version: int, db: Reader) -> queries.VersionView:
+        return await queries.version(db, edition_id, version)
+
+    @router.get("/editions/{edition_id}/diff")
+    async def version_diff(
+        edition_id: str,
+        db: Reader,
+        from_version: Annotated[int, Query(alias="from", ge=0)],
+        to_version: Annotated[int, Query(alias="to", ge=0)],
+    ) -> queries.DiffView:
+        """What changed between two published versions (``from=0``: the empty programme)."""
+        return await queries.version_diff(db, edition_id, from_version, to_version)
+
+    @router.get(
+        "/editions/{edition_id}/calendar.ics",
+        response_class=Response,
+        responses={200: {"content": {"text/calendar": {}}}},
+    )
+    async def edition_calendar(edition_id: str, db: Reader) -> Response:
+        edition, found = await queries.calendar_sessions(db, edition_id=edition_id)
+        body = ical.calendar(edition, found, name=edition.name)
+        return _calendar_response(body, f"{edition_id}.ics")
+
+    @router.get(
+        "/sessions/{session_id}/calendar.ics",
+        response_class=Response,
+        responses={200: {"content": {"text/calendar": {}}}},
+    )
+    async def session_calendar(session_id: str, db: Reader) -> Response:
+        edition, found = await queries.calendar_sessions(db, session_id=session_id)
+        body = ical.calendar(edition, found, name=found[0].label)
+        return _calendar_response(body, f"{session_id}.ics")
+
+    return router
+
+
+def _calendar_response(body: bytes, filename: str) -> Response:
+    return Response(
+        content=body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
+    )
+
+
+def health() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> Health:
+        """Liveness: the process answers."""
+        return Health(status="ok")
+
+    @router.get("/readyz", responses={503: {"model": Health}})
+    async def readyz(rt: RuntimeDep) -> JSONResponse:
+        """Readiness: NATS is connected and the projections are caught up enough."""
+        ready, checks = await rt.readiness()
+        health = Health(status="ready" if ready else "not ready", checks=checks)
+        return JSONResponse(health.model_dump(mode="json"), status_code=200 if ready else 503)
+
+    return router
+
+
+def create_app(
+    settings: AgendaSettings,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="Agora agenda",
+        version="1",
+        summary="Forum editions, rooms, sessions, speakers and published schedule versions.",
+        lifespan=lifespan,
+    )
+    install_edges(app)
+
+    @app.exception_handler(ReadModelBehind)
+    async def behind(_: Request, exc: ReadModelBehind) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"error": "ReadModelBehind", "reason": str(exc)},
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+
+    app.include_router(health())
+    app.include_router(writes(settings.organiser_token.get_secret_value))
+    app.include_router(reads())
+    return app

@@ -1,0 +1,113 @@
+"""Command handling for the agenda: load → decide → append → answer.
+
+Every agenda command shares one consistency scope, ``agenda.>``, because its rules span
+sessions. The handler caches the decided state and reads only the events it missed; the
+store guards the whole stream with ``Nats-Expected-Last-Subject-Sequence-Subject``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+
+from agora_events.catalogue import DomainEvent
+from agora_events.commands import CommandHandler
+from agora_events.store import EventStore, Metadata
+
+from .domain import (
+    Agenda,
+    AssignPerson,
+    Command,
+    ImportEdition,
+    PublishSchedule,
+    agenda_decider,
+)
+
+SCOPE = "agenda.>"
+log = logging.getLogger("agora.agenda")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ids: dict[str, str]
+    sequence: int
+    events: list[str]
+    duplicate: bool = False
+
+
+def ids_of(command: Command) -> dict[str, str]:
+    """The ids a command names, for the answer (never names of people)."""
+    if isinstance(command, ImportEdition):
+        return {"edition_id": command.edition.edition_id}
+    ids = {
+        f.name: str(getattr(command, f.name))
+        for f in fields(command)
+        if f.name.endswith("_id") and getattr(command, f.name) is not None
+    }
+    if isinstance(command, AssignPerson):
+        ids["person_id"] = command.person.person_id
+    return ids
+
+
+class AgendaCommands:
+    def __init__(self, store: EventStore, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._handler: CommandHandler[Agenda, Command] = CommandHandler(
+            store, agenda_decider, scope_of=lambda _: SCOPE
+        )
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    async def execute(
+        self,
+        command: Command,
+        *,
+        idempotency_key: str | None = None,
+        actor: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Outcome:
+        command_id = uuid.uuid4().hex
+        metadata = Metadata(
+            actor=actor,
+            correlation_id=correlation_id or command_id,
+            causation_id=command_id,
+        )
+        result = await self._handler.handle(
+            command, idempotency_key=idempotency_key, metadata=metadata
+        )
+        outcome = Outcome(
+            ids=ids_of(command),
+            sequence=result.last_sequence,
+            events=[_type(event) for event in result.events],
+            duplicate=result.duplicate,
+        )
+        log.info(
+            "command handled",
+            extra={
+                "command": type(command).__name__,
+                "command_id": command_id,
+                "ids": outcome.ids,
+                "events": len(outcome.events),
+                "sequence": outcome.sequence,
+                "duplicate": outcome.duplicate,
+            },
+        )
+        return outcome
+
+    async def publish(
+        self, edition_id: str, label: str, *, idempotency_key: str | None = None
+    ) -> Outcome:
+        command = PublishSchedule(edition_id=edition_id, label=label, published_at=self.now())
+        return await self.execute(command, idempotency_key=idempotency_key, actor="organiser")
+
+    async def state(self) -> Agenda:
+        """The agenda as the log holds it now."""
+        return (await self._handler.load(SCOPE)).state
+
+
+def _type(event: DomainEvent) -> str:
+    return event.meta.type

@@ -1,0 +1,245 @@
+"""End to end: the agenda's app under real uvicorn, a real nats-server and a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from icalendar import Calendar
+from pydantic import SecretStr
+
+from agora_agenda.main import create_app
+from agora_agenda.settings import AgendaSettings
+
+TOKEN = "organiser-token-for-tests"
+ORGANISER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+async def agenda(nats_client, nats_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The service on a free port. Requests sent before it is up wait in the listen backlog."""
+    settings = AgendaSettings(
+        nats_url=nats_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'agenda.db'}",
+        organiser_token=SecretStr(TOKEN),
+        read_your_writes_timeout=5.0,
+    )
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = listener.getsockname()[1]
+    config = uvicorn.Config(create_app(settings), log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            assert (await client.get("/healthz")).status_code == 200
+            yield client
+    finally:
+        server.should_exit = True
+        await serving
+        listener.close()
+
+
+async def import_2025(client: httpx.AsyncClient) -> int:
+    response = await client.post("/editions/import?bundled=unpsf-2025", headers=ORGANISER)
+    assert response.status_code == 201, response.text
+    sequence: int = response.json()["sequence"]
+    return sequence
+
+
+async def test_moving_a_workshop_session_publishes_its_old_and_new_place(agenda, nats_client):
+    moves = await nats_client.subscribe("agenda.session.*.moved")
+    await import_2025(agenda)
+
+    response = await agenda.post(
+        "/sessions/2025-ws5-s3/move",
+        json={"starts_at": "2025-06-24T15:00:00+05:00", "room_id": "unpsf-2025-workshop-room-8"},
+        headers=ORGANISER,
+    )
+    assert response.status_code == 200, response.text
+    accepted = response.json()
+    assert accepted["ids"] == {"session_id": "2025-ws5-s3", "room_id": "unpsf-2025-workshop-room-8"}
+    assert accepted["events"] == ["agora.agenda.session.moved.v1"]
+
+    message = await moves.next_msg(timeout=10)
+    assert message.subject == "agenda.session.2025-ws5-s3.moved"
+    assert message.headers["ce-type"] == "agora.agenda.session.moved.v1"
+    moved = json.loads(message.data)
+    assert (moved["old_room_id"], moved["new_room_id"]) == (
+        "unpsf-2025-workshop-room-5",
+        "unpsf-2025-workshop-room-8",
+    )
+    assert (moved["old_starts_at"], moved["old_ends_at"]) == (
+        "2025-06-24T11:30:00+05:00",
+        "2025-06-24T13:00:00+05:00",
+    )
+    assert (moved["new_starts_at"], moved["new_ends_at"]) == (
+        "2025-06-24T15:00:00+05:00",
+        "2025-06-24T16:30:00+05:00",
+    )
+
+    after = {"after": accepted["sequence"]}
+    session = (await agenda.get("/sessions/2025-ws5-s3", params=after)).json()
+    assert session["room"]["name"] == "Workshop Room 8"
+    assert session["starts_at"] == "2025-06-24T15:00:00+05:00"
+    assert session["history"][-1]["change"] == "moved"
+    calendar = await agenda.get("/sessions/2025-ws5-s3/calendar.ics", params=after)
+    assert calendar.headers["content-type"].startswith("text/calendar")
+    [event] = Calendar.from_ical(calendar.content).walk("VEVENT")
+    assert (str(event["UID"]), event.decoded("SEQUENCE")) == ("2025-ws5-s3@agenda.agora", 1)
+
+
+async def test_refuses_a_move_into_a_taken_room_naming_the_session_there(agenda):
+    await import_2025(agenda)
+    response = await agenda.post(
+        "/sessions/2025-ws5-s3/move",
+        json={"room_id": "unpsf-2025-workshop-room-1"},
+        headers=ORGANISER,
+    )
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": "InvariantViolated",
+        "reason": "room 'Workshop Room 1' is taken by 'Workshop 1: Creating an Enabling "
+        "Environment for Public Sector Innovation (session 3)' 11:30\u201313:00 on 2025-06-24 "
+        "(session 2025-ws1-s3)",
+    }
+
+
+async def test_answers_bad_requests_with_a_clear_4xx(agenda):
+    sequence = await import_2025(agenda)
+    move = {"room_id": "unpsf-2025-workshop-room-8"}
+    cases = [
+        ("post", "/sessions/2025-ws5-s3/move", move, {}, 401),
+        ("post", "/sessions/2025-ws5-s3/move", move, {"Authorization": "Bearer wrong"}, 403),
+        ("post", "/sessions/no-such-session/move", move, ORGANISER, 404),
+        ("post", "/sessions/2025-ws5-s3/move", {}, ORGANISER, 422),
+        ("post", "/sessions/2025-ws5-s3/move", {"starts_at": "2025-06-24T15:00"}, ORGANISER, 422),
+        (
+            "post",
+            "/sessions/2025-ws5-s3/move",
+            {"starts_at": "2025-06-24T15:00:00+05:00", "ends_at": "2025-06-24T14:00:00+05:00"},
+            ORGANISER,
+            422,
+        ),
+        (
+            "post",
+            "/sessions/2025-ws5-s3/move",
+            {"starts_at": "2025-06-27T15:00:00+05:00"},
+            ORGANISER,
+            409,
+        ),
+        ("post", "/sessions/2025-ws5-s3/move", {"room_id": "a.b"}, ORGANISER, 422),
+        ("post", "/editions/unpsf-2025/sessions", {"session_id": "x"}, ORGANISER, 422),
+        ("post", "/editions/import?bundled=unpsf-1999", None, ORGANISER, 422),
+        ("put", "/rooms/unpsf-2025-foyer/capacity", {"capacity": 0}, ORGANISER, 422),
+        ("delete", "/sessions/2025-ws5-s3/people/nobody", None, ORGANISER, 404),
+        ("get", "/editions/unpsf-1999/programme", None, {}, 404),
+        ("get", "/editions/unpsf-2025/programme?day=2025-07-01", None, {}, 422),
+        ("get", "/editions/unpsf-2025/diff?from=1&to=2", None, {}, 404),
+        ("get", "/sessions/nope/calendar.ics", None, {}, 404),
+        ("get", "/sessions/2025-ws5-s3?after=-1", None, {}, 422),
+        ("get", f"/sessions/2025-ws5-s3?after={sequence}", None, {}, 200),
+    ]
+    for method, path, body, headers, status in cases:
+        response = await agenda.request(method, path, json=body, headers=headers)
+        assert response.status_code == status, (method, path, response.text)
+        assert status == 200 or response.json()["reason"], (method, path)
+    invalid_toml = await agenda.post(
+        "/editions/import",
+        content=b"[edition\n",
+        headers=ORGANISER | {"Content-Type": "application/toml"},
+    )
+    assert invalid_toml.status_code == 422
+    assert "not valid TOML" in invalid_toml.json()["reason"]
+
+
+async def test_refuses_to_move_a_cancelled_session(agenda):
+    await import_2025(agenda)
+    cancelled = await agenda.post(
+        "/sessions/2025-ws5-s3/cancel", json={"reason": "merged"}, headers=ORGANISER
+    )
+    assert cancelled.status_code == 200
+    response = await agenda.post(
+        "/sessions/2025-ws5-s3/move",
+        json={"room_id": "unpsf-2025-workshop-room-8"},
+        headers=ORGANISER,
+    )
+    assert response.status_code == 409
+    assert "is cancelled and cannot be moved" in response.json()["reason"]
+
+
+async def test_a_retried_command_with_its_idempotency_key_applies_once(agenda, nats_client):
+    await import_2025(agenda)
+    headers = ORGANISER | {"Idempotency-Key": "assign-robyn-ws5-s1"}
+    body = {"name": "Robyn Bennett", "role": "moderator", "title": "Advisor"}
+    path = "/sessions/2025-ws5-s1/people/robyn-bennett"
+    first = (await agenda.put(path, json=body, headers=headers)).json()
+    again = (await agenda.put(path, json=body, headers=headers)).json()
+    assert (first["duplicate"], again["duplicate"]) == (False, True)
+    assert again["sequence"] == first["sequence"]
+    assert first["ids"] == {"session_id": "2025-ws5-s1", "person_id": "robyn-bennett"}
+    info = await nats_client.jetstream().stream_info("AGENDA")
+    assert info.state.last_seq == first["sequence"]
+
+
+async def test_importing_twice_over_http_changes_nothing(agenda, nats_client):
+    first = await import_2025(agenda)
+    response = await agenda.post("/editions/import?bundled=unpsf-2025", headers=ORGANISER)
+    assert (response.json()["events"], response.json()["sequence"]) == ([], first)
+    programme = (await agenda.get("/editions/unpsf-2025/programme", params={"after": first})).json()
+    assert programme["edition"]["host_city"] == "Samarkand"
+    assert sum(len(day["sessions"]) for day in programme["days"]) == 50
+
+
+async def test_publishes_versions_and_serves_their_diff(agenda):
+    await import_2025(agenda)
+    draft = await agenda.post(
+        "/editions/unpsf-2025/versions", json={"label": "Draft"}, headers=ORGANISER
+    )
+    assert draft.status_code == 201
+    await agenda.post(
+        "/sessions/2025-d2-cadgov-launch/cancel", json={"reason": "postponed"}, headers=ORGANISER
+    )
+    final = await agenda.post(
+        "/editions/unpsf-2025/versions", json={"label": "Final"}, headers=ORGANISER
+    )
+    after = {"after": final.json()["sequence"]}
+    versions = (await agenda.get("/editions/unpsf-2025/versions", params=after)).json()
+    assert [(v["version"], v["label"], v["cancelled"]) for v in versions][1] == (
+        2,
+        "Final",
+        ["2025-d2-cadgov-launch"],
+    )
+    diff = (await agenda.get("/editions/unpsf-2025/diff", params={"from": 1, "to": 2})).json()
+    assert [s["session_id"] for s in diff["cancelled"]] == ["2025-d2-cadgov-launch"]
+    unchanged = await agenda.post(
+        "/editions/unpsf-2025/versions", json={"label": "Again"}, headers=ORGANISER
+    )
+    assert unchanged.status_code == 409
+
+
+async def test_serves_data_quality_warnings_calendar_and_openapi(agenda):
+    response = await agenda.post("/editions/import?bundled=unpsf-2024", headers=ORGANISER)
+    after = {"after": response.json()["sequence"]}
+    warnings = (await agenda.get("/editions/unpsf-2024/data-quality", params=after)).json()
+    [ws2] = [w for w in warnings["warnings"] if w["session_id"] == "2024-ws2-s1"]
+    assert ws2["values"] == ["14:30-16:00", "14:30-15:45"]
+    calendar = await agenda.get("/editions/unpsf-2024/calendar.ics", params=after)
+    events = Calendar.from_ical(calendar.content).walk("VEVENT")
+    assert len(events) == 47
+    spec = (await agenda.get("/openapi.json")).json()
+    assert "/sessions/{session_id}/move" in spec["paths"]
+    assert "/editions/{edition_id}/data-quality" in spec["paths"]
+    ready = (await agenda.get("/readyz")).json()
+    assert ready["status"] == "ready"
+    assert {p["projection"] for p in ready["checks"]["projections"]} == {
+        "programme",
+        "data_quality",
+    }

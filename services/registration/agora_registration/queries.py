@@ -1,0 +1,278 @@
+"""Questions the read model answers, as typed views. Reads only; no network calls."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import Row, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora_events.decider import NotFound
+
+from . import states
+from .projections import participants, passages, places, sessions
+
+Status = Literal["submitted", "approved", "rejected", "withdrawn"]
+
+
+class PlaceView(BaseModel):
+    session_id: str
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    status: Literal["enrolled", "waitlisted"]
+    position: int | None = None
+
+
+class PassageView(BaseModel):
+    direction: Literal["in", "out"]
+    gate: str
+    at: datetime
+
+
+class ParticipantView(BaseModel):
+    participant_id: str
+    name: str
+    email: str
+    organisation: str
+    title: str | None
+    category: str
+    delegation: str | None
+    delegation_name: str | None
+    status: Status
+    reason: str | None
+    badge_number: str | None
+    badge_issue: int
+    inside: bool
+    last_gate: str | None
+    last_passage_at: datetime | None
+    registered_at: datetime
+
+
+class ParticipantDetail(ParticipantView):
+    places: list[PlaceView]
+    passages: list[PassageView]
+
+
+class ParticipantPage(BaseModel):
+    total: int
+    items: list[ParticipantView]
+
+
+class DelegationView(BaseModel):
+    alpha3: str
+    name: str
+    status: Literal["member", "observer"]
+    participants: list[ParticipantView]
+
+
+class RosterEntry(BaseModel):
+    participant_id: str
+    name: str
+    delegation: str | None
+    category: str
+    position: int
+
+
+class SessionSummary(BaseModel):
+    session_id: str
+    edition_id: str
+    kind: str
+    title: str
+    room_id: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    cancelled: str | None
+    enrolled: int
+    waitlisted: int
+
+
+class SessionLists(SessionSummary):
+    roster: list[RosterEntry]
+    waitlist: list[RosterEntry]
+
+
+class Counts(BaseModel):
+    total: int
+    by_status: dict[str, int]
+    by_category: dict[str, int]
+    by_country: dict[str, int]
+
+
+def _participant(row: Row[Any]) -> ParticipantView:
+    values = dict(row._mapping)
+    code = values["delegation"]
+    state = states.all_states().get(code) if code else None
+    values.pop("updated_at", None)
+    values.pop("sequence", None)
+    return ParticipantView(**values, delegation_name=state.name if state else None)
+
+
+async def participant(db: AsyncSession, participant_id: str) -> ParticipantDetail:
+    row = (
+        await db.execute(
+            select(participants).where(participants.c.participant_id == participant_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no participant {participant_id} is registered")
+    held = await db.execute(
+        select(places, sessions.c.title, sessions.c.starts_at, sessions.c.ends_at)
+        .join(sessions, sessions.c.session_id == places.c.session_id)
+        .where(places.c.participant_id == participant_id)
+        .order_by(sessions.c.starts_at, places.c.session_id)
+    )
+    views = []
+    for place in held:
+        position = None
+        if place.status == "waitlisted":
+            ahead = await db.execute(
+                select(func.count())
+                .select_from(places)
+                .where(
+                    (places.c.session_id == place.session_id)
+                    & (places.c.status == "waitlisted")
+                    & (places.c.since < place.since)
+                )
+            )
+            position = int(ahead.scalar_one()) + 1
+        views.append(
+            PlaceView(
+                session_id=place.session_id,
+                title=place.title,
+                starts_at=place.starts_at,
+                ends_at=place.ends_at,
+                status=place.status,
+                position=position,
+            )
+        )
+    gates = await db.execute(
+        select(passages.c.direction, passages.c.gate, passages.c.at)
+        .where(passages.c.participant_id == participant_id)
+        .order_by(passages.c.sequence)
+    )
+    return ParticipantDetail(
+        **_participant(row).model_dump(),
+        places=views,
+        passages=[PassageView.model_validate(dict(g._mapping)) for g in gates],
+    )
+
+
+async def list_participants(
+    db: AsyncSession,
+    *,
+    country: str | None = None,
+    category: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> ParticipantPage:
+    conditions = []
+    if country is not None:
+        conditions.append(participants.c.delegation == states.lookup(country).alpha3)
+    if category is not None:
+        conditions.append(participants.c.category == category)
+    if status is not None:
+        conditions.append(participants.c.status == status)
+    total = (
+        await db.execute(select(func.count()).select_from(participants).where(*conditions))
+    ).scalar_one()
+    rows = await db.execute(
+        select(participants)
+        .where(*conditions)
+        .order_by(participants.c.delegation, participants.c.name, participants.c.participant_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return ParticipantPage(total=int(total), items=[_participant(row) for row in rows])
+
+
+async def delegation(db: AsyncSession, country: str) -> DelegationView:
+    state = states.lookup(country)
+    rows = await db.execute(
+        select(participants)
+        .where(participants.c.delegation == state.alpha3)
+        .order_by(participants.c.category, participants.c.name, participants.c.participant_id)
+    )
+    return DelegationView(
+        alpha3=state.alpha3,
+        name=state.name,
+        status=state.status,
+        participants=[_participant(row) for row in rows],
+    )
+
+
+async def list_sessions(db: AsyncSession) -> list[SessionSummary]:
+    counted = await db.execute(
+        select(places.c.session_id, places.c.status, func.count()).group_by(
+            places.c.session_id, places.c.status
+        )
+    )
+    tally: dict[tuple[str, str], int] = {
+        (session_id, status): int(n) for session_id, status, n in counted
+    }
+    rows = await db.execute(select(sessions).order_by(sessions.c.starts_at, sessions.c.session_id))
+    return [_summary(row, tally) for row in rows]
+
+
+def _summary(row: Row[Any], tally: dict[tuple[str, str], int]) -> SessionSummary:
+    values = dict(row._mapping)
+    values.pop("sequence", None)
+    sid = values["session_id"]
+    return SessionSummary(
+        **values,
+        enrolled=tally.get((sid, "enrolled"), 0),
+        waitlisted=tally.get((sid, "waitlisted"), 0),
+    )
+
+
+async def session_lists(db: AsyncSession, session_id: str) -> SessionLists:
+    row = (await db.execute(select(sessions).where(sessions.c.session_id == session_id))).first()
+    if row is None:
+        raise NotFound(f"registration knows no workshop session {session_id}")
+    listed = await db.execute(
+        select(
+            places.c.status,
+            places.c.participant_id,
+            participants.c.name,
+            participants.c.delegation,
+            participants.c.category,
+        )
+        .join(participants, participants.c.participant_id == places.c.participant_id)
+        .where(places.c.session_id == session_id)
+        .order_by(places.c.since)
+    )
+    roster: list[RosterEntry] = []
+    waitlist: list[RosterEntry] = []
+    for entry in listed:
+        into = roster if entry.status == "enrolled" else waitlist
+        into.append(
+            RosterEntry(
+                participant_id=entry.participant_id,
+                name=entry.name,
+                delegation=entry.delegation,
+                category=entry.category,
+                position=len(into) + 1,
+            )
+        )
+    tally = {(session_id, "enrolled"): len(roster), (session_id, "waitlisted"): len(waitlist)}
+    return SessionLists(**_summary(row, tally).model_dump(), roster=roster, waitlist=waitlist)
+
+
+async def counts(db: AsyncSession) -> Counts:
+    async def by(column: Any) -> dict[str, int]:
+        rows = await db.execute(
+            select(column, func.count()).group_by(column).order_by(column.is_(None), column)
+        )
+        return {str(key) if key is not None else "none": int(n) for key, n in rows}
+
+    total = (await db.execute(select(func.count()).select_from(participants))).scalar_one()
+    return Counts(
+        total=int(total),
+        by_status=await by(participants.c.status),
+        by_category=await by(participants.c.category),
+        by_country=await by(participants.c.delegation),
+    )
