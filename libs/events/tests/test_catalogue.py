@@ -26,21 +26,24 @@ from agora_events.contracts import load_all
 REPO = Path(__file__).resolve().parents[3]
 
 
-def registry_with_versions() -> tuple[EventRegistry, type[DomainEvent]]:
+class RoomAddedV1(DomainEvent):
+    room_id: str
+    name: str
+    seats: int
+
+
+class RoomAddedV2(DomainEvent):
+    room_id: str
+    name: str
+    capacity: int
+    accessible: bool
+
+
+def registry_with_versions() -> tuple[EventRegistry, type[RoomAddedV2]]:
+    """A private registry holding two versions of one event and the upcaster between them."""
     registry = EventRegistry()
-
-    @registry.event("agenda", "room", "added", version=1, id_field="room_id")
-    class RoomAddedV1(DomainEvent):
-        room_id: str
-        name: str
-        seats: int
-
-    @registry.event("agenda", "room", "added", version=2, id_field="room_id")
-    class RoomAddedV2(DomainEvent):
-        room_id: str
-        name: str
-        capacity: int
-        accessible: bool
+    registry.event("agenda", "room", "added", version=1, id_field="room_id")(RoomAddedV1)
+    registry.event("agenda", "room", "added", version=2, id_field="room_id")(RoomAddedV2)
 
     @registry.upcaster("agora.agenda.room.added.v1", "agora.agenda.room.added.v2")
     def _(payload: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +64,7 @@ def test_events_are_frozen() -> None:
     _, model = registry_with_versions()
     event = model(room_id="hall-a", name="Hall A", capacity=300, accessible=True)
     with pytest.raises(ValueError, match="frozen"):
-        event.name = "Hall B"  # type: ignore[misc]
+        event.name = "Hall B"  # type: ignore[misc]  # frozen: mypy knows it too
 
 
 def test_upcasts_an_old_version_on_read() -> None:

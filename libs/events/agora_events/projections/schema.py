@@ -182,7 +182,7 @@ async def verify(db: ReadModelDatabase, projections: Sequence[Projection]) -> di
         rows = await session.execute(
             select(projection_versions.c.projection, projection_versions.c.fingerprint)
         )
-        stored = dict(rows.tuples().all())
+        stored: dict[str, str] = dict(rows.all())
     problems = {}
     for projection in projections:
         found = stored.get(projection.name)
