@@ -28,7 +28,7 @@ PROJECTION_EVENTS = Counter(
 )
 PROJECTION_LAG = Gauge(
     "agora_projection_lag",
-    "Stream's last sequence minus the projection's checkpoint",
+    "Events the projection reads that its consumer has not delivered yet (after a batch)",
     ["projection", "stream"],
 )
 PROJECTION_BATCH_SECONDS = Histogram(
@@ -36,9 +36,9 @@ PROJECTION_BATCH_SECONDS = Histogram(
     "Time to apply and commit one batch of events",
     ["projection"],
 )
-DEAD_LETTERS = Gauge(
-    "agora_dead_letters",
-    "Events parked in the dead-letter table",
+DEAD_LETTERS = Counter(
+    "agora_projection_dead_letters",
+    "Events this process parked in the dead-letter table (agora dead-letters list shows them)",
     ["projection"],
 )
 

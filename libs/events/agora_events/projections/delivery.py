@@ -30,10 +30,12 @@ class Delivery:
     data: bytes
     stored_at: datetime
     reply: str = ""
+    pending: int = 0
+    """Messages the consumer still had to deliver after this one (its filter applied)."""
 
     @classmethod
     def from_msg(cls, msg: Msg) -> Delivery:
-        stream, sequence, nanoseconds = _ack_fields(msg.reply)
+        stream, sequence, nanoseconds, pending = _ack_fields(msg.reply)
         return cls(
             stream=stream,
             sequence=sequence,
@@ -44,6 +46,7 @@ class Delivery:
             # message info); nats-py's float division may round up past it.
             stored_at=_EPOCH + timedelta(microseconds=nanoseconds // 1000),
             reply=msg.reply,
+            pending=pending,
         )
 
     @property
@@ -59,16 +62,16 @@ class Delivery:
         return _header(self.headers, "id")
 
 
-def _ack_fields(reply: str) -> tuple[str, int, int]:
-    """Stream, stream sequence and storage time (ns) from a JetStream reply subject:
-    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ns>.<pending>``, or the newer
-    form with domain and account hash after ``$JS.ACK``."""
+def _ack_fields(reply: str) -> tuple[str, int, int, int]:
+    """Stream, stream sequence, storage time (ns) and the consumer's pending count from a
+    JetStream reply subject: ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ns>.
+    <pending>``, or the newer form with domain and account hash after ``$JS.ACK``."""
     tokens = reply.split(".")
     if tokens[:2] != ["$JS", "ACK"] or len(tokens) < 9:
         raise ValueError(f"not a JetStream message (reply subject {reply!r})")
     if len(tokens) == 9:
-        return tokens[2], int(tokens[5]), int(tokens[7])
-    return tokens[4], int(tokens[7]), int(tokens[9])
+        return tokens[2], int(tokens[5]), int(tokens[7]), int(tokens[8])
+    return tokens[4], int(tokens[7]), int(tokens[9]), int(tokens[10])
 
 
 def aggregate_of(subject: str) -> str:

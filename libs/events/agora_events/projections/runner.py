@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -23,8 +24,9 @@ from nats.aio.client import Client as NatsClient
 
 from .. import contracts
 from ..catalogue import EventRegistry, catalogue
+from ..metrics import DEAD_LETTERS, PROJECTION_BATCH_SECONDS, PROJECTION_EVENTS, PROJECTION_LAG
 from ..streams import STREAMS
-from .applier import Applier, BatchAbandonedError
+from .applier import Applier, BatchAbandonedError, BatchOutcome
 from .bookkeeping import DeadLetter, database_id, read_checkpoints
 from .database import ReadModelDatabase
 from .dead_letters import RetryOutcome, list_dead_letters, retry_dead_letters
@@ -304,15 +306,26 @@ class _Loop:
                 if not deliveries:
                     continue
                 await self._check_order(deliveries[0], after)
+                started = time.perf_counter()
                 outcome = await self._applier.apply(
                     deliveries, expected=after, abandon=self._stopping
                 )
                 await reader.acknowledge(deliveries)
+                self._measure(outcome, deliveries[-1], time.perf_counter() - started)
                 after = max(after, outcome.checkpoint, deliveries[-1].sequence)
                 await self._advance(outcome.checkpoint)
         finally:
             self._idle = False
             await reader.close()
+
+    def _measure(self, outcome: BatchOutcome, last: Delivery, seconds: float) -> None:
+        PROJECTION_EVENTS.labels(self.name, self.stream).inc(outcome.applied)
+        # The consumer's own count after the batch's last message: events this projection
+        # reads that are still to come, without asking the server.
+        PROJECTION_LAG.labels(self.name, self.stream).set(last.pending)
+        PROJECTION_BATCH_SECONDS.labels(self.name).observe(seconds)
+        if outcome.parked:
+            DEAD_LETTERS.labels(self.name).inc(outcome.parked)
 
     async def _check_order(self, first: Delivery, after: int) -> None:
         """Refuse a batch that does not start at the next matching event: delivery went

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from nats.aio.client import Client as NATS
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from agora_events.projections.applier import Applier
@@ -37,6 +38,27 @@ async def test_applies_events_in_stream_order_and_checkpoints_them(
         await runner.wait_for(log[-1][0], stream="AGENDA")
     assert await read_rows(db, projection) == fold(log)
     assert await stored_checkpoint(db) == log[-1][0]
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_reports_applied_events_and_lag_as_prometheus_metrics(
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS
+) -> None:
+    projection = counter_projection()
+    await db.prepare([projection])
+    labels = {"projection": "counters", "stream": "AGENDA"}
+    before = sample("agora_projection_events_total", **labels)
+    log = await append(
+        store, CounterOpened(counter_id="m"), *(Incremented(counter_id="m", tag=t) for t in "abc")
+    )
+    async with running(nats_client, db, [projection]) as runner:
+        await runner.wait_for(log[-1][0], stream="AGENDA")
+    assert sample("agora_projection_events_total", **labels) - before == 4
+    assert sample("agora_projection_lag", **labels) == 0
+    assert sample("agora_projection_batch_seconds_count", projection="counters") >= 1
 
 
 async def test_a_restarted_runner_carries_on_from_its_checkpoint(
