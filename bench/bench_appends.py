@@ -66,7 +66,8 @@ async def run(url: str, count: int, rounds: int) -> None:
     store = EventStore(nc, registry=registry, source="/bench")
     handler = CommandHandler(store, decider, lambda c: f"registration.bench.{c.bench_id}.*")
     body = registry.encode(PAYLOAD)
-    # The same wire work as an Agora append: envelope headers and the concurrency guard.
+    # The same wire work as an Agora append: envelope headers and the concurrency guard on
+    # the aggregate's wildcard (the server resolves the scope's last sequence per message).
     envelope = store.envelopes_for(
         [PAYLOAD], base_count=0, idempotency_key=None, metadata=Metadata()
     )[0]
@@ -80,8 +81,9 @@ async def run(url: str, count: int, rounds: int) -> None:
 
     async def raw_sequential(prefix: str) -> None:
         for i in range(count):
+            scope = f"registration.bench.{prefix}ra{i}.*"
             subject = f"registration.bench.{prefix}ra{i}.registered"
-            headers = wire_headers | {"Nats-Expected-Last-Subject-Sequence-Subject": subject}
+            headers = wire_headers | {"Nats-Expected-Last-Subject-Sequence-Subject": scope}
             await js.publish(subject, body, headers=headers)
 
     async def bare_sequential(prefix: str) -> None:
@@ -99,8 +101,9 @@ async def run(url: str, count: int, rounds: int) -> None:
 
     async def raw_concurrent(prefix: str) -> None:
         for i in range(count):
+            scope = f"registration.bench.{prefix}rb{i}.*"
             subject = f"registration.bench.{prefix}rb{i}.registered"
-            headers = wire_headers | {"Nats-Expected-Last-Subject-Sequence-Subject": subject}
+            headers = wire_headers | {"Nats-Expected-Last-Subject-Sequence-Subject": scope}
             await js.publish_async(subject, body, headers=headers)
         await js.publish_async_completed()
 
@@ -121,7 +124,10 @@ async def run(url: str, count: int, rounds: int) -> None:
 
     m = {k: statistics.median(v) for k, v in results.items()}
     print(f"appends, {count} per round, median of {rounds} rounds, events/s")
-    print("raw = nats-py publishing the same headers and body; bare = body only, no headers")
+    print(
+        "raw = nats-py publishing the same headers (scope guard included) and body; "
+        "bare = body only, no headers"
+    )
     for case, label in (("a", "(a) sequential  "), ("b", "(b) 64 in flight")):
         agora, raw, bare = m[f"agora_{case}"], m[f"raw_{case}"], m[f"bare_{case}"]
         print(

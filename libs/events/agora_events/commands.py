@@ -10,11 +10,14 @@ the events it missed and decides again, a bounded number of times.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from prometheus_client import Counter, Histogram
 
 from .catalogue import DomainEvent
 from .decider import Decider, Rejected
@@ -106,7 +109,7 @@ class CommandHandler(Generic[S, C]):
         metadata: Metadata | None = None,
     ) -> CommandResult[S]:
         scope = self._scope_of(command)
-        context = scope.split(".", 1)[0]
+        meters = _meters(scope.split(".", 1)[0])
         started = time.perf_counter()
         outcome = "error"
         try:
@@ -120,8 +123,8 @@ class CommandHandler(Generic[S, C]):
             outcome = "conflict"
             raise
         finally:
-            COMMANDS.labels(context, outcome).inc()
-            COMMAND_SECONDS.labels(context).observe(time.perf_counter() - started)
+            meters.outcomes[outcome].inc()
+            meters.seconds.observe(time.perf_counter() - started)
 
     async def _handle(
         self,
@@ -156,7 +159,7 @@ class CommandHandler(Generic[S, C]):
                     metadata=metadata,
                 )
             except (ConcurrencyConflict, AppendOutcomeUnknown):
-                APPEND_CONFLICTS.labels(scope.split(".", 1)[0]).inc()
+                _meters(scope.split(".", 1)[0]).conflicts.inc()
                 entry, verified = await self._catch_up(scope, entry), True
                 continue
             sequences = range(result.first_sequence, result.last_sequence + 1)
@@ -200,6 +203,27 @@ class CommandHandler(Generic[S, C]):
 
     def forget(self, scope: str) -> None:
         self._cache.pop(scope, None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Meters:
+    outcomes: Mapping[str, Counter]
+    seconds: Histogram
+    conflicts: Counter
+
+
+@functools.cache
+def _meters(context: str) -> _Meters:
+    """The labelled metrics of one context, looked up once (labels() takes a lock and
+    hashes its arguments on every call, which shows on the append path)."""
+    return _Meters(
+        outcomes={
+            outcome: COMMANDS.labels(context, outcome)
+            for outcome in ("accepted", "duplicate", "rejected", "conflict", "error")
+        },
+        seconds=COMMAND_SECONDS.labels(context),
+        conflicts=APPEND_CONFLICTS.labels(context),
+    )
 
 
 __all__ = ["CommandHandler", "CommandResult", "ConcurrencyError", "ScopeState"]

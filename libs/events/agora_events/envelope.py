@@ -54,6 +54,10 @@ def decode_header_value(value: str) -> str:
         raise EnvelopeError(f"header value {value!r} is not valid percent-encoded UTF-8") from exc
 
 
+def _text(number: int | None) -> str | None:
+    return None if number is None else str(number)
+
+
 def format_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise EnvelopeError("event time must be timezone-aware")
@@ -92,33 +96,36 @@ class Envelope:
     extensions: Mapping[str, str] = field(default_factory=dict)
 
     def to_headers(self) -> dict[str, str]:
-        attributes: dict[str, str | None] = {
-            "specversion": SPEC_VERSION,
-            "id": self.id,
-            "source": self.source,
-            "type": self.type,
-            "time": format_time(self.time),
-            "subject": self.subject,
-            "dataschema": self.dataschema,
-            "actor": self.actor,
-            "correlationid": self.correlationid,
-            "causationid": self.causationid,
-            "aggregateversion": None
-            if self.aggregateversion is None
-            else str(self.aggregateversion),
-            "idempotencykey": self.idempotencykey,
-            **self.extensions,
-        }
         headers = {
-            PREFIX + name: encode_header_value(value)
-            for name, value in attributes.items()
-            if value is not None
+            "ce-specversion": SPEC_VERSION,
+            "ce-id": self.id,
+            "ce-source": self.source,
+            "ce-type": self.type,
+            "ce-time": format_time(self.time),
         }
-        headers["content-type"] = encode_header_value(self.datacontenttype)
+        optional = (
+            ("ce-subject", self.subject),
+            ("ce-dataschema", self.dataschema),
+            ("ce-actor", self.actor),
+            ("ce-correlationid", self.correlationid),
+            ("ce-causationid", self.causationid),
+            ("ce-aggregateversion", _text(self.aggregateversion)),
+            ("ce-idempotencykey", self.idempotencykey),
+        )
+        for name, value in optional:
+            if value is not None:
+                headers[name] = value
+        for name, value in self.extensions.items():
+            headers[PREFIX + name] = value
+        headers["content-type"] = self.datacontenttype
         if self.traceparent:
-            headers[TRACEPARENT] = encode_header_value(self.traceparent)
+            headers[TRACEPARENT] = self.traceparent
         if self.tracestate:
-            headers[TRACESTATE] = encode_header_value(self.tracestate)
+            headers[TRACESTATE] = self.tracestate
+        # One scan settles the common case, where no value needs encoding (every append
+        # passes here).
+        if not _NEEDS_NO_ENCODING.fullmatch("".join(headers.values())):
+            headers = {name: encode_header_value(value) for name, value in headers.items()}
         return headers
 
     @classmethod

@@ -135,14 +135,17 @@ class EventStore:
         base_count: int,
         idempotency_key: str | None,
         metadata: Metadata,
+        subjects: Sequence[str] | None = None,
     ) -> list[Envelope]:
         now = datetime.now(UTC)
         envelopes = []
-        for index, event in enumerate(events):
+        if subjects is None:
+            subjects = [event.subject for event in events]
+        for index, (event, subject) in enumerate(zip(events, subjects, strict=True)):
             meta = event.meta
             envelopes.append(
                 Envelope(
-                    id=_event_id(idempotency_key, event.subject, index),
+                    id=_event_id(idempotency_key, subject, index),
                     source=f"{self._source}/{meta.context}",
                     type=meta.type,
                     time=now,
@@ -173,11 +176,12 @@ class EventStore:
             raise ValueError("nothing to append")
         if len(events) > MAX_BATCH:
             raise AppendRejected(f"{len(events)} events in one command; the limit is {MAX_BATCH}")
-        streams = {stream_for_subject(event.subject) for event in events}
+        subjects = [event.subject for event in events]
+        streams = {stream_for_subject(subject) for subject in subjects}
         if len(streams) != 1:
             raise AppendRejected(f"one command may write to one stream, not {sorted(streams)}")
         if expected is not None:
-            outside = [e.subject for e in events if not matches(e.subject, expected.scope)]
+            outside = [s for s in subjects if not matches(s, expected.scope)]
             if outside:
                 raise AppendRejected(f"events outside the scope {expected.scope}: {outside}")
         envelopes = self.envelopes_for(
@@ -185,8 +189,8 @@ class EventStore:
             base_count=expected.count if expected else 0,
             idempotency_key=idempotency_key,
             metadata=_with_current_trace(metadata or Metadata()),
+            subjects=subjects,
         )
-        subjects = [event.subject for event in events]
         guard = _expectation_headers(expected)
         if len(envelopes) == 1:
             headers = envelopes[0].to_headers() | guard
