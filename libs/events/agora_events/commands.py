@@ -30,6 +30,7 @@ from .store import (
     Metadata,
     RecordedEvent,
 )
+from .tracing import CommandSpan
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -112,6 +113,7 @@ class CommandHandler(Generic[S, C]):
         meters = _meters(scope.split(".", 1)[0])
         started = time.perf_counter()
         outcome = "error"
+        span = CommandSpan(command)
         try:
             result = await self._handle(scope, command, idempotency_key, metadata)
             outcome = "duplicate" if result.duplicate else "accepted"
@@ -123,6 +125,7 @@ class CommandHandler(Generic[S, C]):
             outcome = "conflict"
             raise
         finally:
+            span.end(outcome)
             meters.outcomes[outcome].inc()
             meters.seconds.observe(time.perf_counter() - started)
 

@@ -1,4 +1,5 @@
-"""JSON-lines logging for every process: one object per line, with the trace id.
+"""JSON-lines logging for every process: one object per line, with the current span's trace
+and span ids.
 
 Log ids, never personal data: names, emails and phone numbers stay out of log records.
 """
@@ -10,7 +11,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from .tracing import trace_id
+from .tracing import current_ids
 
 # "color_message" is uvicorn's copy of the message with terminal colours.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
@@ -29,9 +30,9 @@ class JsonLines(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        current_trace = trace_id()
-        if current_trace:
-            entry["trace_id"] = current_trace
+        ids = current_ids()
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

@@ -22,11 +22,12 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeoutError
+from opentelemetry.trace import Span
 
 from .catalogue import DomainEvent, EventRegistry, catalogue, schema_uri
 from .envelope import Envelope
 from .streams import stream_for_subject
-from .tracing import current_traceparent
+from .tracing import append_span, appended, traceparent_of
 
 MAX_BATCH = 1000
 WRONG_LAST_SEQUENCE = 10071
@@ -184,22 +185,27 @@ class EventStore:
             outside = [s for s in subjects if not matches(s, expected.scope)]
             if outside:
                 raise AppendRejected(f"events outside the scope {expected.scope}: {outside}")
-        envelopes = self.envelopes_for(
-            events,
-            base_count=expected.count if expected else 0,
-            idempotency_key=idempotency_key,
-            metadata=_with_current_trace(metadata or Metadata()),
-            subjects=subjects,
-        )
-        guard = _expectation_headers(expected)
-        if len(envelopes) == 1:
-            headers = envelopes[0].to_headers() | guard
-            if idempotency_key:
-                headers["Nats-Msg-Id"] = envelopes[0].id
-            ack = await self._request(subjects[0], envelopes[0].data, headers)
-        else:
-            ack = await self._publish_batch(subjects, envelopes, guard)
-        sequence = self._check_ack(ack, expected)
+        metadata = metadata or Metadata()
+        with append_span(
+            next(iter(streams)), subjects[0], len(events), metadata.traceparent, metadata.tracestate
+        ) as span:
+            envelopes = self.envelopes_for(
+                events,
+                base_count=expected.count if expected else 0,
+                idempotency_key=idempotency_key,
+                metadata=_traced(metadata, span),
+                subjects=subjects,
+            )
+            guard = _expectation_headers(expected)
+            if len(envelopes) == 1:
+                headers = envelopes[0].to_headers() | guard
+                if idempotency_key:
+                    headers["Nats-Msg-Id"] = envelopes[0].id
+                ack = await self._request(subjects[0], envelopes[0].data, headers)
+            else:
+                ack = await self._publish_batch(subjects, envelopes, guard)
+            sequence = self._check_ack(ack, expected)
+            appended(span, sequence)
         return AppendResult(
             first_sequence=sequence - len(envelopes) + 1,
             last_sequence=sequence,
@@ -365,10 +371,12 @@ def _expire(waiter: asyncio.Future[bytes]) -> None:
         waiter.set_exception(TimeoutError())
 
 
-def _with_current_trace(metadata: Metadata) -> Metadata:
-    if metadata.traceparent is not None:
+def _traced(metadata: Metadata, span: Span) -> Metadata:
+    """The events carry the append span's context, so whoever handles them continues it."""
+    traceparent, tracestate = traceparent_of(span)
+    if traceparent is None:
         return metadata
-    return replace(metadata, traceparent=current_traceparent.get())
+    return replace(metadata, traceparent=traceparent, tracestate=tracestate)
 
 
 def _expectation_headers(expected: Expected | None) -> dict[str, str]:

@@ -34,6 +34,7 @@ from agora_events.projections.database import ReadModelDatabase
 from agora_events.projections.runner import ProjectionRunner
 from agora_events.store import EventStore, StoreError
 from agora_events.streams import ensure_streams
+from agora_events.tracing import configure_tracing
 
 from . import api
 from .application import AgendaCommands, Outcome
@@ -218,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     configure_logging()
+    configure_tracing("agora-agenda")
     try:
         settings = load_settings()
     except ValidationError as exc:

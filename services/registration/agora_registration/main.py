@@ -29,6 +29,7 @@ from agora_events.projections.database import ReadModelDatabase
 from agora_events.projections.runner import ProjectionRunner
 from agora_events.store import EventStore
 from agora_events.streams import ensure_streams
+from agora_events.tracing import configure_tracing
 
 from .api import create_app
 from .application import Registration
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", choices=("serve", "demo"), default="serve")
     args = parser.parse_args(argv)
     configure_logging()
+    configure_tracing("agora-registration")
     try:
         settings = load_settings()
     except ValidationError as error:

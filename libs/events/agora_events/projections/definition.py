@@ -8,7 +8,8 @@
 
 A handler changes rows and nothing else: no network calls, no commits (the runner commits the
 batch together with the checkpoint). Events of types without a handler are skipped, but still
-advance the checkpoint.
+advance the checkpoint. Each handler runs in a CONSUMER span that continues the trace of the
+request that appended its event.
 
 The runner queues a handler's INSERT/UPDATE/DELETE statements and sends them grouped (see
 ``writebehind``): reads always see earlier writes, but the result of a write (``rowcount``)
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..catalogue import DomainEvent
 from ..envelope import Envelope
 from ..streams import stream_for_subject
+from ..tracing import consumer_span
 
 E = TypeVar("E", bound=DomainEvent)
 Handler = Callable[[AsyncSession, Any, "EventContext"], Awaitable[None]]
@@ -98,7 +100,22 @@ class Projection:
 
     async def apply(self, db: AsyncSession, event: DomainEvent, ctx: EventContext) -> None:
         handler = self._handlers.get(type(event))
-        if handler is not None:
+        if handler is None:
+            return
+        envelope = ctx.envelope
+        name = f"project {self.name} {envelope.type}"
+        with consumer_span(name, envelope.traceparent, envelope.tracestate) as span:
+            if span.is_recording():
+                span.set_attributes(
+                    {
+                        "messaging.system": "nats",
+                        "messaging.operation.type": "process",
+                        "messaging.destination.name": ctx.subject,
+                        "messaging.message.id": envelope.id,
+                        "agora.stream.sequence": ctx.sequence,
+                        "agora.projection": self.name,
+                    }
+                )
             await handler(db, event, ctx)
 
     def __repr__(self) -> str:

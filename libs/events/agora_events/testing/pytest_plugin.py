@@ -17,11 +17,15 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from ..connection import connect
 from ..nats_server import EmbeddedNats
 from ..store import EventStore
 from ..streams import CONTEXTS, STREAMS, ensure_streams
+from ..tracing import use_tracer_provider
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +72,18 @@ async def nats_client(nats_url: str) -> AsyncIterator[NATS]:
 @pytest.fixture
 def event_store(nats_client: NATS) -> EventStore:
     return EventStore(nats_client, source="/agora-test")
+
+
+@pytest.fixture
+def recorded_spans() -> Iterator[InMemorySpanExporter]:
+    """Agora's spans during the test, each recorded as it ends; ``get_finished_spans()``
+    lists them. The process-wide tracer provider is left alone."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    use_tracer_provider(provider)
+    try:
+        yield exporter
+    finally:
+        use_tracer_provider(None)
+        provider.shutdown()
