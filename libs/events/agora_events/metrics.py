@@ -41,6 +41,17 @@ DEAD_LETTERS = Counter(
     "Events this process parked in the dead-letter table (agora dead-letters list shows them)",
     ["projection"],
 )
+CONSUMER_EVENTS = Counter(
+    "agora_consumer_events_total",
+    "Events settled by FastStream consumers (reactors), by consumer and outcome",
+    ["consumer", "outcome"],
+)
+CONSUMER_HANDLER_SECONDS = Histogram(
+    "agora_consumer_handler_seconds",
+    "Time from receiving an event to settling it, handler included",
+    ["consumer"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
 
 
 def metrics_router() -> APIRouter:

@@ -19,6 +19,7 @@ from typing import Any
 import nats
 import uvicorn
 from fastapi import FastAPI
+from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,6 +73,39 @@ class NatsUnreachableError(OSError):
     pass
 
 
+def reactor_broker(settings: RegistrationSettings) -> NatsBroker:
+    """FastStream's broker for the reactor's consumers: its own connection, reconnecting
+    forever once made; stopping waits up to 10 s for the event in hand to be finished."""
+    return NatsBroker(
+        settings.nats_url,
+        name="agora-registration-reactor",
+        connect_timeout=2,
+        reconnect_time_wait=1,
+        max_reconnect_attempts=-1,
+        error_cb=_nats_error,
+        graceful_timeout=10.0,
+        # FastStream's own line per message stays at debug; the reactor logs what matters.
+        log_level=logging.DEBUG,
+    )
+
+
+async def start_reactor(
+    settings: RegistrationSettings, store: EventStore, registration: Registration
+) -> tuple[NatsBroker, Reactor]:
+    broker = reactor_broker(settings)
+    reactor = Reactor(broker, store, registration)
+    broker.include_router(reactor.router)
+    try:
+        async with asyncio.timeout(CONNECT_WITHIN):
+            await broker.start()
+    except TimeoutError:
+        await broker.stop()
+        raise NatsUnreachableError(
+            f"cannot reach NATS at {settings.nats_url} within {CONNECT_WITHIN:g} s"
+        ) from None
+    return broker, reactor
+
+
 def load_settings() -> RegistrationSettings:
     return RegistrationSettings()
 
@@ -105,11 +139,12 @@ class Service:
     registration: Registration
     db: ReadModelDatabase
     runner: ProjectionRunner
+    broker: NatsBroker | None
     reactor: Reactor | None
     app: FastAPI
 
     async def readiness(self) -> dict[str, Any]:
-        connected = self.nc.is_connected
+        connected = self.nc.is_connected and self._reactor_connected()
         report: dict[str, Any] = {"ready": connected, "nats": connected}
         if connected:
             with contextlib.suppress(Exception):
@@ -119,9 +154,18 @@ class Service:
                 report["reactor_lag"] = await self.reactor.lag() if self.reactor else None
         return report
 
+    def _reactor_connected(self) -> bool:
+        """The reactor's own connection (FastStream's), when it runs."""
+        if self.broker is None:
+            return True
+        try:
+            return self.broker.connection.is_connected
+        except Exception:  # not connected yet, or stopped
+            return False
+
     async def stop(self) -> None:
-        if self.reactor is not None:
-            await self.reactor.stop()
+        if self.broker is not None:
+            await self.broker.stop()
         await self.runner.stop()
         await self.db.dispose()
         if self.owns_connection:
@@ -141,10 +185,9 @@ async def start_service(settings: RegistrationSettings, *, nc: NatsClient | None
     await db.prepare(projections())
     runner = ProjectionRunner(nc, db, projections(), consumer_prefix="registration")
     await runner.start()
-    reactor = None
+    broker, reactor = None, None
     if settings.run_reactor:
-        reactor = Reactor(nc, store, registration)
-        await reactor.start()
+        broker, reactor = await start_reactor(settings, store, registration)
     read_model = RunnerReadModel(db, runner, settings.read_your_writes_timeout)
     service = Service(
         settings=settings,
@@ -153,6 +196,7 @@ async def start_service(settings: RegistrationSettings, *, nc: NatsClient | None
         registration=registration,
         db=db,
         runner=runner,
+        broker=broker,
         reactor=reactor,
         app=create_app(registration, read_model, settings),
     )

@@ -1,7 +1,8 @@
-"""The reactor: events in, registration commands out.
+"""The reactor: events in, registration commands out, on FastStream.
 
-Two durable pull consumers, each handled one message at a time (``max_ack_pending=1``, so
-in stream order), acknowledged only after the commands they cause have been appended:
+Two durable JetStream pull consumers, bound to the existing streams (FastStream never creates
+or changes a stream), each fetching one message at a time with ``max_ack_pending=1``, so in
+stream order, and acknowledged only after the commands they cause have been appended:
 
 * ``<name>-agenda`` on ``agenda.>``: a session scheduled, moved, changed or cancelled, or a
   room whose capacity changed. For each session concerned, the reactor reads the session's
@@ -13,29 +14,35 @@ in stream order), acknowledged only after the commands they cause have been appe
   who withdrew or was rejected off the lists of the sessions they held places in. The API
   does this at once as well; this consumer makes it certain after a crash.
 
+The handlers are typed functions of the event (``agora_events.messaging`` decodes the
+CloudEvent into its catalogue model) and of its ``Delivery`` (event id, stream sequence);
+what they do is in ``Reactions``, which knows nothing of messaging.
+
 Guarantees: at-least-once delivery, effectively once in effect. A redelivered event yields
 the same commands with the same idempotency keys, and every command is decided on current
 state (recording only changes, releasing only the claim named), so repeating one changes
 nothing. A failure of the store or the network is retried with a growing delay; an event the
-domain refuses (a bug, not a condition) is logged with its id and terminated, so it cannot
-block those behind it.
+domain refuses (a bug, not a condition) or that cannot be read is logged with its id and
+terminated, so it cannot block those behind it.
+
+The broker (its connection, start and stop) belongs to ``main.py``; ``Reactor`` only
+declares the routes (``router``) and reads its consumers' progress.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.client import JetStreamContext
+from faststream.middlewares import AckPolicy
+from faststream.nats import NatsBroker, NatsRouter, PullSub
+from nats.js.api import AckPolicy as ConsumerAckPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from agora_events.catalogue import CatalogueError, DomainEvent, catalogue
+from agora_events.catalogue import DomainEvent
 from agora_events.contracts.agenda import (
     RoomAdded,
     RoomCapacityChanged,
@@ -44,115 +51,247 @@ from agora_events.contracts.agenda import (
     SessionMoved,
     SessionScheduled,
 )
-from agora_events.contracts.registration import AccreditationRejected, ParticipantWithdrew
-from agora_events.decider import Rejected
-from agora_events.envelope import Envelope, EnvelopeError
-from agora_events.store import EventStore
+from agora_events.contracts.registration import (
+    AccreditationRejected,
+    ClaimRef,
+    ParticipantWithdrew,
+    ReleaseReason,
+)
+from agora_events.messaging import (
+    RETRY_DELAYS,
+    Delivered,
+    Delivery,
+    JetStreamAcknowledgement,
+    Settled,
+    SettledHook,
+    decode_event,
+    events_of,
+    existing_stream,
+)
 
-from .application import Registration
-from .domain import AgendaSession, agenda_sessions, room_capacities, sessions_in_room, sync_command
+from .domain import (
+    AgendaSession,
+    SyncSession,
+    agenda_sessions,
+    room_capacities,
+    sessions_in_room,
+    sync_command,
+)
 
 log = logging.getLogger("agora.registration.reactor")
 ACTOR = "registration-reactor"
+SessionEvent = SessionScheduled | SessionMoved | SessionDetailsChanged | SessionCancelled
+RoomEvent = RoomAdded | RoomCapacityChanged
+ReleaseEvent = ParticipantWithdrew | AccreditationRejected
 SESSION_EVENTS = (SessionScheduled, SessionMoved, SessionDetailsChanged, SessionCancelled)
 ROOM_EVENTS = (RoomAdded, RoomCapacityChanged)
 RELEASE_EVENTS = (ParticipantWithdrew, AccreditationRejected)
+FETCH_TIMEOUT = 5.0
+"""Seconds one pull request waits for a message before the next is sent."""
 
 
 class ReactorBehindError(Exception):
     """The reactor did not reach a sequence in the time given."""
 
 
-Handler = Callable[[int, Envelope, DomainEvent], Awaitable[None]]
+# -- what the reactor needs ------------------------------------------------------------------
 
 
-@dataclass
-class _Follower:
-    """One durable pull consumer and the loop that works through it."""
+class Recorded(Protocol):
+    @property
+    def event(self) -> DomainEvent: ...
 
+
+class AgendaHistory(Protocol):
+    """Reads the log (``EventStore``)."""
+
+    async def read(
+        self, subject_filter: str, *, up_to: int | None = None
+    ) -> Sequence[Recorded]: ...
+
+
+class Registrar(Protocol):
+    """Registration's use cases (``Registration``)."""
+
+    async def sync_session(self, command: SyncSession, *, key: str, actor: str) -> object: ...
+
+    async def release_places(
+        self,
+        participant_id: str,
+        released: Sequence[ClaimRef],
+        reason: ReleaseReason,
+        actor: str | None,
+    ) -> object: ...
+
+
+# -- what to do --------------------------------------------------------------------------------
+
+
+class Reactions:
+    """The commands each followed event causes. No messaging here: the router calls these."""
+
+    def __init__(self, history: AgendaHistory, registration: Registrar) -> None:
+        self._history = history
+        self._registration = registration
+
+    async def session_changed(self, event: SessionEvent, delivery: Delivery) -> None:
+        history = await self._history.read(
+            f"agenda.session.{event.session_id}.*", up_to=delivery.sequence
+        )
+        sessions = agenda_sessions(r.event for r in history)
+        await self._sync(sessions, [event.session_id], delivery)
+
+    async def room_changed(self, event: RoomEvent, delivery: Delivery) -> None:
+        history = await self._history.read("agenda.session.*.*", up_to=delivery.sequence)
+        sessions = agenda_sessions(r.event for r in history)
+        await self._sync(sessions, sessions_in_room(sessions, event.room_id), delivery)
+
+    async def participant_left(self, event: ReleaseEvent, delivery: Delivery) -> None:
+        reason: ReleaseReason = "withdrew" if isinstance(event, ParticipantWithdrew) else "rejected"
+        await self._registration.release_places(event.participant_id, event.released, reason, ACTOR)
+
+    async def _sync(
+        self, sessions: dict[str, AgendaSession], concerned: Iterable[str], delivery: Delivery
+    ) -> None:
+        for session_id in concerned:
+            if session_id in sessions:
+                await self._sync_one(sessions[session_id], delivery)
+
+    async def _sync_one(self, session: AgendaSession, delivery: Delivery) -> None:
+        room = await self._history.read(f"agenda.room.{session.room_id}.*", up_to=delivery.sequence)
+        command = sync_command(session, room_capacities(r.event for r in room))
+        if command is None:
+            log.warning(
+                "session has no capacity and its room is unknown; not recorded",
+                extra={"session_id": session.session_id, "room_id": session.room_id},
+            )
+            return
+        key = f"agenda:{delivery.event_id}:{session.session_id}"
+        await self._registration.sync_session(command, key=key, actor=ACTOR)
+
+
+# -- the routes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Consumer:
     stream: str
     durable: str
-    filters: list[str]
-    types: frozenset[str]
-    handle: Handler
-    task: asyncio.Task[None] | None = None
+    filters: tuple[str, ...]
 
     def config(self) -> ConsumerConfig:
+        """Created as this when missing; an existing consumer of that name is bound as is."""
+        one = len(self.filters) == 1
         return ConsumerConfig(
             durable_name=self.durable,
             description="registration reactor: issues registration commands",
             deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
+            ack_policy=ConsumerAckPolicy.EXPLICIT,
             ack_wait=60.0,
             max_ack_pending=1,
-            filter_subject=self.filters[0] if len(self.filters) == 1 else None,
-            filter_subjects=self.filters if len(self.filters) > 1 else None,
+            filter_subject=self.filters[0] if one else None,
+            filter_subjects=None if one else list(self.filters),
         )
 
 
 class Reactor:
+    """The reactor's routes for a broker, and its consumers' progress.
+
+    ``main.py`` includes ``router`` in its ``NatsBroker`` before starting it; the durable
+    consumers are created (if missing) and bound when the broker starts."""
+
     def __init__(
         self,
-        nc: NatsClient,
-        store: EventStore,
-        registration: Registration,
+        broker: NatsBroker,
+        history: AgendaHistory,
+        registration: Registrar,
         *,
         name: str = "registration-reactor",
-        retry_delays: tuple[float, ...] = (0.1, 0.5, 2.0, 5.0),
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        observe: SettledHook | None = None,
     ) -> None:
-        self._js: JetStreamContext = nc.jetstream()
-        self._store = store
-        self._registration = registration
-        self._retry_delays = retry_delays
-        self._progress = asyncio.Condition()
-        self._followers = {
-            "AGENDA": _Follower(
-                "AGENDA",
-                f"{name}-agenda",
-                ["agenda.>"],
-                _types(*SESSION_EVENTS, *ROOM_EVENTS),
-                self._on_agenda,
-            ),
-            "REGISTRATION": _Follower(
+        self._broker = broker
+        self._observe = observe
+        self.reactions = Reactions(history, registration)
+        self.consumers = {
+            "AGENDA": Consumer("AGENDA", f"{name}-agenda", ("agenda.>",)),
+            "REGISTRATION": Consumer(
                 "REGISTRATION",
                 f"{name}-releases",
-                [
+                (
                     "registration.participant.*.withdrawn",
                     "registration.participant.*.rejected",
-                ],
-                _types(*RELEASE_EVENTS),
-                self._on_release,
+                ),
             ),
         }
+        self._progress = asyncio.Condition()
+        self.router = self._routes(retry_delays)
 
-    # -- lifecycle -------------------------------------------------------------------------
+    def _routes(self, retry_delays: Sequence[float]) -> NatsRouter:
+        acknowledgement = JetStreamAcknowledgement(retry_delays=retry_delays, settled=self._settled)
+        router = NatsRouter(middlewares=[acknowledgement])
+        reactions = self.reactions
 
-    async def start(self) -> None:
-        for follower in self._followers.values():
-            subscription = await self._subscribe(follower)
-            follower.task = asyncio.create_task(
-                self._follow(follower, subscription), name=f"reactor:{follower.durable}"
-            )
+        agenda = self.consumers["AGENDA"]
+        agenda_events = router.subscriber(
+            agenda.filters[0],
+            stream=existing_stream(agenda.stream),
+            durable=agenda.durable,
+            config=agenda.config(),
+            pull_sub=PullSub(batch_size=1, timeout=FETCH_TIMEOUT),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=decode_event,
+            no_reply=True,
+            title=f"{agenda.durable}:subscribe",
+            description="The agenda's sessions and rooms, recorded as registration's terms.",
+        )
 
-    async def _subscribe(self, follower: _Follower) -> JetStreamContext.PullSubscription:
-        """Create the durable consumer (a no-op when it exists as configured) and bind to it."""
-        await self._js.add_consumer(follower.stream, follower.config())
-        return await self._js.pull_subscribe_bind(follower.durable, follower.stream)
+        @agenda_events(filter=events_of(*SESSION_EVENTS))
+        async def session_changed(event: SessionEvent, delivery: Delivered) -> None:
+            await reactions.session_changed(event, delivery)
 
-    async def stop(self) -> None:
-        for follower in self._followers.values():
-            if follower.task is not None:
-                follower.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await follower.task
-                follower.task = None
+        @agenda_events(filter=events_of(*ROOM_EVENTS))
+        async def room_changed(event: RoomEvent, delivery: Delivered) -> None:
+            await reactions.room_changed(event, delivery)
+
+        @agenda_events
+        async def not_followed(event: DomainEvent) -> None:
+            """Speakers, editions and the like: nothing for registration to do."""
+
+        releases = self.consumers["REGISTRATION"]
+        release_events = router.subscriber(
+            stream=existing_stream(releases.stream),
+            durable=releases.durable,
+            config=releases.config(),
+            pull_sub=PullSub(batch_size=1, timeout=FETCH_TIMEOUT),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=decode_event,
+            no_reply=True,
+            title=f"{releases.durable}:subscribe",
+            description="Withdrawals and rejections: the places they give up.",
+        )
+
+        @release_events(filter=events_of(*RELEASE_EVENTS))
+        async def participant_left(event: ReleaseEvent, delivery: Delivered) -> None:
+            await reactions.participant_left(event, delivery)
+
+        return router
+
+    async def _settled(self, settled: Settled) -> None:
+        async with self._progress:
+            self._progress.notify_all()
+        if self._observe is not None:
+            await self._observe(settled)
+
+    # -- progress ------------------------------------------------------------------------------
 
     async def lag(self) -> dict[str, int]:
-        """Messages each consumer has not yet finished with."""
+        """Messages each consumer has not yet finished with (for /readyz)."""
+        js = self._broker.connection.jetstream()
         lag = {}
-        for follower in self._followers.values():
-            info = await self._js.consumer_info(follower.stream, follower.durable)
-            lag[follower.durable] = info.num_pending + info.num_ack_pending
+        for consumer in self.consumers.values():
+            info = await js.consumer_info(consumer.stream, consumer.durable)
+            lag[consumer.durable] = info.num_pending + info.num_ack_pending
         return lag
 
     async def wait_for(
@@ -164,10 +303,11 @@ class Reactor:
     ) -> None:
         """Return once every event of ``stream`` up to ``sequence`` that the reactor follows
         has been handled; raise ReactorBehindError after ``timeout`` seconds."""
-        follower = self._followers[stream]
+        consumer = self.consumers[stream]
+        js = self._broker.connection.jetstream()
 
         async def caught_up() -> bool:
-            info = await self._js.consumer_info(follower.stream, follower.durable)
+            info = await js.consumer_info(consumer.stream, consumer.durable)
             floor = info.ack_floor.stream_seq if info.ack_floor else 0
             return (floor or 0) >= sequence or (info.num_pending == 0 and info.num_ack_pending == 0)
 
@@ -182,106 +322,3 @@ class Reactor:
             raise ReactorBehindError(
                 f"the reactor has not handled {stream} up to {sequence} within {timeout}s"
             ) from None
-
-    # -- the loop --------------------------------------------------------------------------
-
-    async def _follow(
-        self, follower: _Follower, subscription: JetStreamContext.PullSubscription
-    ) -> None:
-        failures = 0
-        while True:
-            try:
-                messages = await subscription.fetch(1, timeout=30)
-            except NatsTimeoutError:
-                continue
-            except Exception as error:  # NATS away, consumer gone: bind again after a pause
-                failures += 1
-                log.warning(
-                    "reactor lost its consumer; binding again",
-                    extra={"consumer": follower.durable, "error": type(error).__name__},
-                )
-                await asyncio.sleep(self._retry_delays[min(failures, len(self._retry_delays)) - 1])
-                with contextlib.suppress(Exception):
-                    await subscription.unsubscribe()
-                with contextlib.suppress(Exception):
-                    subscription = await self._subscribe(follower)
-                continue
-            failures = 0
-            for message in messages:
-                await self._deliver(follower, message)
-
-    async def _deliver(self, follower: _Follower, message: Msg) -> None:
-        metadata = message.metadata
-        sequence = metadata.sequence.stream
-        attempt = metadata.num_delivered
-        try:
-            envelope = Envelope.from_headers(message.headers, message.data)
-            if envelope.type in follower.types:
-                event = catalogue.decode(envelope.type, envelope.data)
-                await follower.handle(sequence, envelope, event)
-        except (Rejected, CatalogueError, EnvelopeError) as refusal:
-            log.error(
-                "reactor gave up on an event",
-                extra={"stream": follower.stream, "sequence": sequence, "error": str(refusal)},
-            )
-            await message.term()
-        except Exception as error:
-            delay = self._retry_delays[min(attempt, len(self._retry_delays)) - 1]
-            log.warning(
-                "reactor will retry an event",
-                extra={
-                    "stream": follower.stream,
-                    "sequence": sequence,
-                    "attempt": attempt,
-                    "error": type(error).__name__,
-                },
-            )
-            await message.nak(delay=delay)
-            return
-        else:
-            await message.ack_sync()
-        async with self._progress:
-            self._progress.notify_all()
-
-    # -- what to do ------------------------------------------------------------------------
-
-    async def _on_agenda(self, sequence: int, envelope: Envelope, event: DomainEvent) -> None:
-        if isinstance(event, SESSION_EVENTS):
-            history = await self._store.read(f"agenda.session.{event.session_id}.*", up_to=sequence)
-            sessions = agenda_sessions(r.event for r in history)
-            concerned: Iterable[str] = [event.session_id]
-        elif isinstance(event, ROOM_EVENTS):
-            history = await self._store.read("agenda.session.*.*", up_to=sequence)
-            sessions = agenda_sessions(r.event for r in history)
-            concerned = sessions_in_room(sessions, event.room_id)
-        else:
-            return
-        for session_id in concerned:
-            if session_id in sessions:
-                await self._sync(sessions[session_id], sequence, envelope)
-
-    async def _sync(self, session: AgendaSession, sequence: int, envelope: Envelope) -> None:
-        room = await self._store.read(f"agenda.room.{session.room_id}.*", up_to=sequence)
-        command = sync_command(session, room_capacities(r.event for r in room))
-        if command is None:
-            log.warning(
-                "session has no capacity and its room is unknown; not recorded",
-                extra={"session_id": session.session_id, "room_id": session.room_id},
-            )
-            return
-        key = f"agenda:{envelope.id}:{session.session_id}"
-        await self._registration.sync_session(command, key=key, actor=ACTOR)
-
-    async def _on_release(self, sequence: int, envelope: Envelope, event: DomainEvent) -> None:
-        if isinstance(event, ParticipantWithdrew):
-            await self._registration.release_places(
-                event.participant_id, event.released, "withdrew", ACTOR
-            )
-        elif isinstance(event, AccreditationRejected):
-            await self._registration.release_places(
-                event.participant_id, event.released, "rejected", ACTOR
-            )
-
-
-def _types(*models: type[DomainEvent]) -> frozenset[str]:
-    return frozenset(model.meta.type for model in models)

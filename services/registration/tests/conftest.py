@@ -3,14 +3,17 @@ the use cases and the reactor on it, an agenda to write to, and read-model datab
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
+from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -28,7 +31,7 @@ from agora_events.settings import LOCAL_ORGANISER_TOKEN
 from agora_events.store import EventStore
 from agora_registration.application import Registration
 from agora_registration.main import Service, start_service
-from agora_registration.reactor import Reactor
+from agora_registration.reactor import Reactor, Registrar
 from agora_registration.settings import RegistrationSettings
 
 SAMARKAND = timezone(timedelta(hours=5))
@@ -132,16 +135,48 @@ def agenda(nats_client: NatsClient) -> Agenda:
     return Agenda(EventStore(nats_client, source="/agora-test/agenda"))
 
 
-@pytest.fixture
-async def reactor(
-    nats_client: NatsClient, store: EventStore, registration: Registration
+@contextlib.asynccontextmanager
+async def running_reactor(
+    nats_url: str,
+    store: EventStore,
+    registration: Registrar,
+    *,
+    name: str = "registration-reactor",
+    retry_delays: tuple[float, ...] = (0.05, 0.1, 0.2),
 ) -> AsyncIterator[Reactor]:
-    running = Reactor(nats_client, store, registration)
-    await running.start()
+    """A reactor on a FastStream broker of its own, as ``main.py`` wires it."""
+    broker = NatsBroker(nats_url, log_level=logging.DEBUG)
+    reactor = Reactor(broker, store, registration, name=name, retry_delays=retry_delays)
+    broker.include_router(reactor.router)
+    await broker.start()
     try:
-        yield running
+        yield reactor
     finally:
-        await running.stop()
+        await broker.stop()
+
+
+class ReactorRunner(Protocol):
+    def __call__(
+        self, registration: Registrar, *, name: str = ...
+    ) -> contextlib.AbstractAsyncContextManager[Reactor]: ...
+
+
+@pytest.fixture
+def reactors(nats_url: str, nats_client: NatsClient, store: EventStore) -> ReactorRunner:
+    """Starts reactors on the test's server: ``async with reactors(registration) as r``."""
+
+    def run(
+        registration: Registrar, *, name: str = "registration-reactor"
+    ) -> contextlib.AbstractAsyncContextManager[Reactor]:
+        return running_reactor(nats_url, store, registration, name=name)
+
+    return run
+
+
+@pytest.fixture
+async def reactor(reactors: ReactorRunner, registration: Registration) -> AsyncIterator[Reactor]:
+    async with reactors(registration) as running:
+        yield running
 
 
 class People:
@@ -214,10 +249,12 @@ ORGANISER = {"Authorization": f"Bearer {LOCAL_ORGANISER_TOKEN}"}
 
 @pytest.fixture
 async def service(
-    nats_client: NatsClient, database: dict[str, str | None]
+    nats_url: str, nats_client: NatsClient, database: dict[str, str | None]
 ) -> AsyncIterator[Service]:
     """The whole process minus uvicorn: projections, reactor and API on the test's NATS."""
-    settings = RegistrationSettings.model_validate(database | {"read_your_writes_timeout": 0.5})
+    settings = RegistrationSettings.model_validate(
+        database | {"read_your_writes_timeout": 0.5, "nats_url": nats_url}
+    )
     running = await start_service(settings, nc=nats_client)
     try:
         yield running

@@ -16,7 +16,7 @@ from agora_registration.domain import Withdraw
 from agora_registration.reactor import Reactor
 
 if TYPE_CHECKING:
-    from tests.conftest import Agenda, People
+    from tests.conftest import Agenda, People, ReactorRunner
 
 
 async def workshops(agenda: Agenda, reactor: Reactor, capacity: int = 2) -> None:
@@ -219,7 +219,7 @@ async def test_replaying_the_whole_agenda_through_a_new_reactor_changes_nothing(
     registration: Registration,
     people: People,
     store: EventStore,
-    nats_client: object,
+    reactors: ReactorRunner,
 ) -> None:
     await workshops(agenda, reactor, capacity=1)
     crowd = await people.approved(3)
@@ -236,12 +236,8 @@ async def test_replaying_the_whole_agenda_through_a_new_reactor_changes_nothing(
     promotions = [r for r in before if isinstance(r.event, PromotedFromWaitlist)]
     assert len(promotions) == 2
     # A second reactor, as after a lost checkpoint: every agenda event is delivered again.
-    again = Reactor(nats_client, store, Registration(store), name="replayed")  # type: ignore[arg-type]
-    await again.start()
-    try:
+    async with reactors(Registration(store), name="replayed") as again:
         await again.wait_for(agenda.sequence)
-    finally:
-        await again.stop()
     assert len(await store.read("registration.>")) == len(before)
 
 
