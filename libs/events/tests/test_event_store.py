@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from nats.aio.client import Client as NATS
@@ -13,6 +14,7 @@ from agora_events.store import (
     EventStore,
     Expected,
     Metadata,
+    matches,
 )
 
 from .counter import (
@@ -69,6 +71,36 @@ async def test_refuses_events_outside_the_guarded_scope(store: EventStore) -> No
         await store.append(
             [CounterOpened(counter_id="other")], expected=Expected("agenda.counter.c1.*")
         )
+
+
+async def test_events_without_an_idempotency_key_get_distinct_random_uuids(
+    store: EventStore,
+) -> None:
+    results = [
+        await store.append([CounterOpened(counter_id=f"u{i}")], expected=None) for i in range(20)
+    ]
+    ids = [uuid.UUID(result.envelopes[0].id) for result in results]
+    assert all(i.version == 4 and i.variant == uuid.RFC_4122 for i in ids)
+    assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize(
+    ("subject", "pattern", "expected"),
+    [
+        ("agenda.counter.c1.opened", "agenda.counter.c1.*", True),
+        ("agenda.counter.c1", "agenda.counter.c1.*", False),
+        ("agenda.counter.c1.opened.late", "agenda.counter.c1.*", False),
+        ("agenda.counter.c10.opened", "agenda.counter.c1.*", False),
+        ("agenda.counter.c1.opened", "agenda.*.c1.*", True),
+        ("agenda.room.c1.opened", "agenda.counter.>", False),
+        ("agenda.counter.c1.opened", "agenda.>", True),
+        ("agenda", "agenda.>", False),
+    ],
+)
+def test_scope_patterns_match_like_nats_wildcards(
+    subject: str, pattern: str, expected: bool
+) -> None:
+    assert matches(subject, pattern) is expected
 
 
 async def test_reads_only_up_to_a_sequence(store: EventStore) -> None:
