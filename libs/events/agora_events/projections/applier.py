@@ -104,6 +104,7 @@ class Applier:
         registry: EventRegistry,
         max_attempts: int = 3,
         retry_delay: float = 0.1,
+        traced: bool = True,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -113,6 +114,7 @@ class Applier:
         self.registry = registry
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
+        self.traced = traced
         self.write_behind = projection.write_behind
         self._failures: dict[int, int] = {}
         self._poisoned: dict[int, str] = {}
@@ -240,7 +242,7 @@ class Applier:
         if item.event is None or item.context is None:
             return "ignored"
         try:
-            await self.projection.apply(session, item.event, item.context)
+            await self.projection.apply(session, item.event, item.context, traced=self.traced)
         except Exception as exc:
             if is_infrastructure_error(exc):
                 raise

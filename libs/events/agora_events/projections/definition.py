@@ -9,7 +9,7 @@
 A handler changes rows and nothing else: no network calls, no commits (the runner commits the
 batch together with the checkpoint). Events of types without a handler are skipped, but still
 advance the checkpoint. Each handler runs in a CONSUMER span that continues the trace of the
-request that appended its event.
+request that appended its event (live runs only; a replay of history records no spans).
 
 The runner queues a handler's INSERT/UPDATE/DELETE statements and sends them grouped (see
 ``writebehind``): reads always see earlier writes, but the result of a write (``rowcount``)
@@ -98,9 +98,14 @@ class Projection:
         """The projection's tables, parents before children."""
         return list(self.metadata.sorted_tables)
 
-    async def apply(self, db: AsyncSession, event: DomainEvent, ctx: EventContext) -> None:
+    async def apply(
+        self, db: AsyncSession, event: DomainEvent, ctx: EventContext, *, traced: bool = True
+    ) -> None:
         handler = self._handlers.get(type(event))
         if handler is None:
+            return
+        if not traced:
+            await handler(db, event, ctx)
             return
         envelope = ctx.envelope
         name = f"project {self.name} {envelope.type}"

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from nats.aio.client import Client as NATS
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import Column, MetaData, String, func, select, update
 
 from agora_events.projections import Projection
@@ -96,6 +97,33 @@ async def test_point_in_time_replay_by_sequence_shows_the_state_then_not_now(
     )
     assert (report.checkpoint, report.events) == (log[3][0], 4)
     assert await read_rows(audit, projection) == fold(log[:4])
+
+
+async def test_a_live_run_traces_each_event_and_a_replay_of_history_does_not(
+    db: ReadModelDatabase,
+    new_database: NewDatabase,
+    store: EventStore,
+    nats_client: NATS,
+    recorded_spans: InMemorySpanExporter,
+) -> None:
+    projection = counter_projection()
+    await db.prepare([projection])
+    log = await append(store, CounterOpened(counter_id="t"), Incremented(counter_id="t", tag="x"))
+    async with running(nats_client, db, [projection]) as runner:
+        await runner.wait_for(log[-1][0], stream="AGENDA")
+
+    def projected() -> list[str]:
+        spans = recorded_spans.get_finished_spans()
+        return [span.name for span in spans if span.name.startswith("project ")]
+
+    live = projected()
+    assert live == [
+        "project counters agora.agenda.counter.opened.v1",
+        "project counters agora.agenda.counter.incremented.v1",
+    ]
+    (report,) = await replay(nats_client, await new_database(), [projection], registry=registry)
+    assert report.events == 2
+    assert projected() == live
 
 
 async def test_point_in_time_replay_by_time_stops_before_events_stored_later(
