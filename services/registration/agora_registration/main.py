@@ -103,6 +103,7 @@ async def start_reactor(
         raise NatsUnreachableError(
             f"cannot reach NATS at {settings.nats_url} within {CONNECT_WITHIN:g} s"
         ) from None
+    reactor.keep_consumers()
     return broker, reactor
 
 
@@ -164,6 +165,8 @@ class Service:
             return False
 
     async def stop(self) -> None:
+        if self.reactor is not None:
+            await self.reactor.stop_keeping()
         if self.broker is not None:
             await self.broker.stop()
         await self.runner.stop()

@@ -32,6 +32,7 @@ declares the routes (``router``) and reads its consumers' progress.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import NatsBroker, NatsRouter, PullSub
 from nats.js.api import AckPolicy as ConsumerAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from agora_events.catalogue import DomainEvent
 from agora_events.contracts.agenda import (
@@ -62,6 +64,7 @@ from agora_events.messaging import (
     Delivered,
     Delivery,
     JetStreamAcknowledgement,
+    Outcome,
     Settled,
     SettledHook,
     decode_event,
@@ -79,6 +82,8 @@ from .domain import (
 )
 
 log = logging.getLogger("agora.registration.reactor")
+KEEP_EVERY = 5.0
+FINISHED = frozenset({Outcome.ACKNOWLEDGED, Outcome.TERMINATED})
 ACTOR = "registration-reactor"
 SessionEvent = SessionScheduled | SessionMoved | SessionDetailsChanged | SessionCancelled
 RoomEvent = RoomAdded | RoomCapacityChanged
@@ -179,13 +184,15 @@ class Consumer:
     durable: str
     filters: tuple[str, ...]
 
-    def config(self) -> ConsumerConfig:
-        """Created as this when missing; an existing consumer of that name is bound as is."""
+    def config(self, after: int = 0) -> ConsumerConfig:
+        """Created as this when missing; an existing consumer of that name is bound as is.
+        ``after``: start past that stream sequence instead of at the beginning."""
         one = len(self.filters) == 1
         return ConsumerConfig(
             durable_name=self.durable,
             description="registration reactor: issues registration commands",
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if after else DeliverPolicy.ALL,
+            opt_start_seq=after + 1 if after else None,
             ack_policy=ConsumerAckPolicy.EXPLICIT,
             ack_wait=60.0,
             max_ack_pending=1,
@@ -225,6 +232,8 @@ class Reactor:
             ),
         }
         self._progress = asyncio.Condition()
+        self._finished: dict[str, int] = {}  # durable → highest sequence settled for good
+        self._keeper: asyncio.Task[None] | None = None
         self.router = self._routes(retry_delays)
 
     def _routes(self, retry_delays: Sequence[float]) -> NatsRouter:
@@ -278,10 +287,54 @@ class Reactor:
         return router
 
     async def _settled(self, settled: Settled) -> None:
+        if settled.consumer and settled.sequence and settled.outcome in FINISHED:
+            durable, sequence = settled.consumer, settled.sequence
+            self._finished[durable] = max(self._finished.get(durable, 0), sequence)
         async with self._progress:
             self._progress.notify_all()
         if self._observe is not None:
             await self._observe(settled)
+
+    # -- keeping the consumers -----------------------------------------------------------------
+
+    async def ensure_consumers(self) -> list[str]:
+        """Re-create a consumer that has disappeared (deleted by hand, lost in a restore of
+        the stream), starting after the last event this process finished with; returns the
+        durable names re-created. FastStream's fetch loop picks the new consumer up."""
+        js = self._broker.connection.jetstream()
+        recreated = []
+        for consumer in self.consumers.values():
+            try:
+                await js.consumer_info(consumer.stream, consumer.durable)
+            except NotFoundError:
+                after = self._finished.get(consumer.durable, 0)
+                await js.add_consumer(consumer.stream, consumer.config(after=after))
+                log.warning(
+                    "consumer re-created",
+                    extra={"consumer": consumer.durable, "after_sequence": after},
+                )
+                recreated.append(consumer.durable)
+        return recreated
+
+    def keep_consumers(self, every: float = KEEP_EVERY) -> None:
+        """Check the consumers every ``every`` seconds until ``stop_keeping``."""
+        if self._keeper is None:
+            self._keeper = asyncio.create_task(self._keep(every), name="reactor consumers")
+
+    async def stop_keeping(self) -> None:
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)  # a polling period, not a synchronisation
+            try:
+                await self.ensure_consumers()
+            except Exception as exc:  # NATS away: the next round tries again
+                log.warning("cannot check the consumers", extra={"error": type(exc).__name__})
 
     # -- progress ------------------------------------------------------------------------------
 

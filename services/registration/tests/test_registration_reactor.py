@@ -33,7 +33,7 @@ from agora_events.store import EventStore
 from agora_events.streams import STREAMS
 from agora_registration.application import Registration
 from agora_registration.domain import SyncSession
-from agora_registration.reactor import Reactor, Recorded
+from agora_registration.reactor import FETCH_TIMEOUT, Reactor, Recorded
 
 if TYPE_CHECKING:
     from tests.conftest import Agenda, ReactorRunner
@@ -424,6 +424,25 @@ async def test_a_restarted_reactor_resumes_from_its_durable_consumer(
         await reactor.wait_for(agenda.sequence)
     assert [k.rsplit(":", 1)[1] for k in before.keys] == ["ws-a"]
     assert [k.rsplit(":", 1)[1] for k in after.keys] == ["ws-b"]
+    assert (await registration.session("ws-b")).terms is not None
+
+
+async def test_a_deleted_consumer_is_re_created_after_the_last_event_handled(
+    agenda: Agenda, reactors: ReactorRunner, registration: Registration, nats_client: NatsClient
+) -> None:
+    spy = Spy(registration)
+    async with reactors(spy) as reactor:
+        await agenda.room("room-a", 3)
+        await agenda.workshop("ws-a", "room-a", agenda.at(9), agenda.at(10))
+        await reactor.wait_for(agenda.sequence)
+        await nats_client.jetstream().delete_consumer("AGENDA", AGENDA_CONSUMER)
+        await agenda.workshop("ws-b", "room-a", agenda.at(11), agenda.at(12))
+        assert await reactor.ensure_consumers() == [AGENDA_CONSUMER]
+        assert await reactor.ensure_consumers() == []  # there now: left alone
+        # The fetch that was waiting on the deleted consumer runs out first (FETCH_TIMEOUT).
+        await reactor.wait_for(agenda.sequence, timeout=FETCH_TIMEOUT + WITHIN)
+    # ws-b reached registration; ws-a was not handled a second time.
+    assert [k.rsplit(":", 1)[1] for k in spy.keys] == ["ws-a", "ws-b"]
     assert (await registration.session("ws-b")).terms is not None
 
 
