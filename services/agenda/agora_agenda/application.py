@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from agora_events.catalogue import DomainEvent
 from agora_events.commands import CommandHandler
+from agora_events.contracts.agenda import SessionCancelled
 from agora_events.store import EventStore, Metadata
 
 from .domain import (
@@ -24,6 +25,7 @@ from .domain import (
     ImportEdition,
     PublishSchedule,
     agenda_decider,
+    missing_sessions,
 )
 
 SCOPE = "agenda.>"
@@ -31,11 +33,23 @@ log = logging.getLogger("agora.agenda")
 
 
 @dataclass(frozen=True, slots=True)
+class SessionRef:
+    session_id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
+    """What a command did. For an import, ``missing`` lists the edition's sessions that are
+    still scheduled although the file does not list them, and ``cancelled`` those the import
+    cancelled for that reason (``cancel_missing``)."""
+
     ids: dict[str, str]
     sequence: int
     events: list[str]
     duplicate: bool = False
+    missing: tuple[SessionRef, ...] = ()
+    cancelled: tuple[SessionRef, ...] = ()
 
 
 def ids_of(command: Command) -> dict[str, str]:
@@ -79,11 +93,24 @@ class AgendaCommands:
         result = await self._handler.handle(
             command, idempotency_key=idempotency_key, metadata=metadata
         )
+        missing: tuple[SessionRef, ...] = ()
+        cancelled: tuple[SessionRef, ...] = ()
+        if isinstance(command, ImportEdition):
+            missing = tuple(
+                SessionRef(s.session_id, s.title) for s in missing_sessions(result.state, command)
+            )
+            cancelled = tuple(
+                SessionRef(e.session_id, result.state.sessions[e.session_id].title)
+                for e in result.events
+                if isinstance(e, SessionCancelled)
+            )
         outcome = Outcome(
             ids=ids_of(command),
             sequence=result.last_sequence,
             events=[_type(event) for event in result.events],
             duplicate=result.duplicate,
+            missing=missing,
+            cancelled=cancelled,
         )
         log.info(
             "command handled",
@@ -94,6 +121,8 @@ class AgendaCommands:
                 "events": len(outcome.events),
                 "sequence": outcome.sequence,
                 "duplicate": outcome.duplicate,
+                "missing": [ref.session_id for ref in outcome.missing],
+                "cancelled": [ref.session_id for ref in outcome.cancelled],
             },
         )
         return outcome

@@ -42,6 +42,8 @@ SESSION_KINDS: frozenset[str] = frozenset(get_args(SessionKind))
 MAX_EVENTS_PER_COMMAND = 1000
 """A command's events are stored as one atomic batch, which JetStream caps at 1000."""
 PERSON_ROLES: frozenset[str] = frozenset(get_args(PersonRole))
+MISSING_REASON = "removed from the programme file"
+"""Why an import with ``cancel_missing`` cancels a session its file no longer lists."""
 
 # -- commands ------------------------------------------------------------------------------
 
@@ -181,13 +183,16 @@ class Warning:
 class ImportEdition:
     """Make the agenda hold an edition as a programme file describes it.
 
-    Missing things are added and differing ones changed; sessions the file does not list and
-    cancelled sessions are left alone. Importing the same programme twice yields no events."""
+    Missing things are added and differing ones changed; cancelled sessions are left alone.
+    Scheduled sessions of the edition that the file does not list are left alone too, unless
+    ``cancel_missing`` is set: then they are cancelled, for ``MISSING_REASON``, in the same
+    batch. Importing the same programme twice yields no events."""
 
     edition: PlanEdition
     rooms: tuple[AddRoom, ...] = ()
     sessions: tuple[ScheduleSession, ...] = ()
     warnings: tuple[Warning, ...] = ()
+    cancel_missing: bool = False
 
 
 Command: TypeAlias = (
@@ -911,6 +916,9 @@ def _import(state: Agenda, command: ImportEdition) -> list[DomainEvent]:
             )
         elif not known_session.cancelled:
             take(_reconcile_session(current, known_session, spec))
+    if command.cancel_missing:
+        for session in missing_sessions(current, command):
+            take(_cancel(current, CancelSession(session.session_id, MISSING_REASON)))
     take(_reconcile_warnings(current, edition_id, command.warnings))
     if len(events) > MAX_EVENTS_PER_COMMAND:
         raise InvalidCommand(
@@ -920,6 +928,18 @@ def _import(state: Agenda, command: ImportEdition) -> list[DomainEvent]:
     if events:
         _check(current, events)
     return events
+
+
+def missing_sessions(state: Agenda, command: ImportEdition) -> list[Session]:
+    """The edition's scheduled (not cancelled) sessions that ``command``'s file does not list,
+    in programme order."""
+    listed = {spec.session_id for spec in command.sessions}
+    missing = [
+        session
+        for session in state.live_sessions(command.edition.edition_id)
+        if session.session_id not in listed
+    ]
+    return sorted(missing, key=lambda s: (s.starts_at, s.session_id))
 
 
 def _edition_changes(plan: PlanEdition) -> ChangeEditionDetails:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import date, datetime, time
 from importlib import resources
 from pathlib import Path
@@ -54,20 +55,24 @@ def bundled_editions() -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def load_edition(path: Path) -> ImportEdition:
+def load_edition(path: Path, *, cancel_missing: bool = False) -> ImportEdition:
+    """The import of the file at ``path``; with ``cancel_missing`` it also cancels the
+    edition's scheduled sessions the file does not list."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProgrammeError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return parse_edition(text, source=path.name)
+    return parse_edition(text, source=path.name, cancel_missing=cancel_missing)
 
 
-def parse_edition(text: str, *, source: str = "programme") -> ImportEdition:
+def parse_edition(
+    text: str, *, source: str = "programme", cancel_missing: bool = False
+) -> ImportEdition:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProgrammeError(f"{source} is not valid TOML: {exc}") from exc
-    return _Reader(source).edition(document)
+    return replace(_Reader(source).edition(document), cancel_missing=cancel_missing)
 
 
 class _Reader:

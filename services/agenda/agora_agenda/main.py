@@ -2,7 +2,10 @@
 
 python -m agora_agenda.main [serve]      HTTP API + projections until SIGTERM/SIGINT
 python -m agora_agenda.main demo         import the bundled 2025 programme (idempotent)
-python -m agora_agenda.main import FILE  import a programme file
+python -m agora_agenda.main import FILE  import a programme file; reports the edition's
+                                         sessions the file no longer lists
+python -m agora_agenda.main import FILE --cancel-missing
+                                         … and cancels them
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -193,9 +196,11 @@ async def serve(settings: AgendaSettings) -> int:
     return 0 if server.started else 1
 
 
-async def import_file(settings: AgendaSettings, path: Path) -> Outcome:
+async def import_file(
+    settings: AgendaSettings, path: Path, *, cancel_missing: bool = False
+) -> Outcome:
     load_all()
-    command = load_edition(path)
+    command = load_edition(path, cancel_missing=cancel_missing)
     nc = await connect(settings, keep_trying=False)
     try:
         await ensure_streams(nc.jetstream(), contexts=("agenda",))
@@ -216,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("demo", help=f"import the {DEMO_EDITION} programme (idempotent)")
     importing = commands.add_parser("import", help="import a programme file (TOML)")
     importing.add_argument("file", type=Path)
+    importing.add_argument(
+        "--cancel-missing",
+        action="store_true",
+        help="cancel the edition's scheduled sessions the file no longer lists "
+        "(by default they are only reported)",
+    )
     args = parser.parse_args(argv)
 
     configure_logging()
@@ -228,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "serve"):
         return asyncio.run(serve(settings))
     path = bundled_editions()[DEMO_EDITION] if args.command == "demo" else args.file
+    cancel_missing = args.command == "import" and args.cancel_missing
     try:
-        outcome = asyncio.run(import_file(settings, path))
+        outcome = asyncio.run(import_file(settings, path, cancel_missing=cancel_missing))
     except Rejected as exc:
         print(f"agora_agenda: {path.name} was not imported: {exc.reason}", file=sys.stderr)
         return 1
@@ -241,8 +253,18 @@ def main(argv: list[str] | None = None) -> int:
         **outcome.ids,
         "events": len(outcome.events),
         "sequence": outcome.sequence,
+        "missing": [asdict(ref) for ref in outcome.missing],
+        "cancelled": [asdict(ref) for ref in outcome.cancelled],
     }
     print(json.dumps(summary))
+    if outcome.missing:
+        print(
+            f"agora_agenda: {len(outcome.missing)} scheduled session(s) of "
+            f"{outcome.ids['edition_id']} are not in {path.name} and were left as they are "
+            "(import with --cancel-missing to cancel them): "
+            + ", ".join(f"{ref.session_id} ({ref.title})" for ref in outcome.missing),
+            file=sys.stderr,
+        )
     return 0
 
 

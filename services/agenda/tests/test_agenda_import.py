@@ -8,8 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agora_agenda.application import SCOPE, AgendaCommands
-from agora_agenda.domain import Agenda, CancelSession, decide, fold
+from agora_agenda.application import SCOPE, AgendaCommands, SessionRef
+from agora_agenda.domain import (
+    MISSING_REASON,
+    Agenda,
+    CancelSession,
+    decide,
+    fold,
+    missing_sessions,
+)
 from agora_agenda.importer import ProgrammeError, bundled_editions, load_edition, parse_edition
 from agora_events.catalogue import DomainEvent
 from agora_events.contracts.agenda import (
@@ -17,6 +24,7 @@ from agora_events.contracts.agenda import (
     EditionPlanned,
     PersonAssigned,
     RoomAdded,
+    SessionCancelled,
     SessionMoved,
     SessionScheduled,
 )
@@ -28,6 +36,21 @@ EDITIONS = bundled_editions()
 
 def programme_text(edition: str) -> str:
     return EDITIONS[edition].read_text(encoding="utf-8")
+
+
+CADGOV = SessionRef(
+    "2025-d2-cadgov-launch", "Launch of the Central Asia Digital Governance Forum (CADGov)"
+)
+RECOGNITION = SessionRef("2025-d2-egov-recognition", "E-Government Recognition Session")
+
+
+def without_sessions(text: str, *session_ids: str) -> str:
+    """``text`` with the ``[[sessions]]`` entries of ``session_ids`` taken out."""
+    for session_id in session_ids:
+        start = text.index(f'[[sessions]]\nid = "{session_id}"\n')
+        end = text.index("\n[[sessions]]\n", start) + 1
+        text = text[:start] + text[end:]
+    return text
 
 
 def imported(text: str, state: Agenda | None = None) -> tuple[Agenda, list[DomainEvent]]:
@@ -202,3 +225,81 @@ async def test_importing_twice_against_nats_appends_once(nats_client):
     records = await store.read(SCOPE)
     assert records[0].event.subject == "agenda.edition.unpsf-2025.planned"
     assert {r.envelope.causationid for r in records} == {records[0].envelope.causationid}
+
+
+# -- sessions the programme no longer lists --------------------------------------------------
+
+
+def test_a_session_the_programme_no_longer_lists_is_reported_and_left_scheduled():
+    state, _ = imported(programme_text("unpsf-2025"))
+    command = parse_edition(without_sessions(programme_text("unpsf-2025"), CADGOV.session_id))
+    assert decide(state, command) == []
+    assert [s.session_id for s in missing_sessions(state, command)] == [CADGOV.session_id]
+    assert not state.sessions[CADGOV.session_id].cancelled
+
+
+def test_cancel_missing_cancels_exactly_the_sessions_the_programme_no_longer_lists():
+    state, _ = imported(programme_text("unpsf-2024"))
+    state, _ = imported(programme_text("unpsf-2025"), state)
+    cut = without_sessions(programme_text("unpsf-2025"), CADGOV.session_id, RECOGNITION.session_id)
+    events = decide(state, parse_edition(cut, cancel_missing=True))
+    assert all(isinstance(e, SessionCancelled) for e in events)
+    assert {(e.session_id, e.reason) for e in events if isinstance(e, SessionCancelled)} == {
+        (CADGOV.session_id, MISSING_REASON),
+        (RECOGNITION.session_id, MISSING_REASON),
+    }
+    state = fold(state, events)
+    assert [s.session_id for s in state.sessions.values() if s.cancelled] == [
+        CADGOV.session_id,
+        RECOGNITION.session_id,
+    ]
+
+
+def test_cancel_missing_with_the_full_programme_cancels_nothing():
+    state, _ = imported(programme_text("unpsf-2025"))
+    assert decide(state, load_edition(EDITIONS["unpsf-2025"], cancel_missing=True)) == []
+
+
+def test_a_session_already_cancelled_is_not_reported_missing_again():
+    state, _ = imported(programme_text("unpsf-2025"))
+    state = fold(state, decide(state, CancelSession(CADGOV.session_id, "postponed")))
+    command = parse_edition(
+        without_sessions(programme_text("unpsf-2025"), CADGOV.session_id), cancel_missing=True
+    )
+    assert missing_sessions(state, command) == []
+    assert decide(state, command) == []
+
+
+async def test_an_import_against_nats_reports_a_removed_session_and_changes_nothing(nats_client):
+    store = EventStore(nats_client, source="/agora-test")
+    first = await AgendaCommands(store).execute(load_edition(EDITIONS["unpsf-2025"]))
+    assert first.missing == ()
+    cut = parse_edition(without_sessions(programme_text("unpsf-2025"), CADGOV.session_id))
+    outcome = await AgendaCommands(store).execute(cut)
+    assert (outcome.events, outcome.sequence) == ([], first.sequence)
+    assert (outcome.missing, outcome.cancelled) == ((CADGOV,), ())
+    info = await nats_client.jetstream().stream_info("AGENDA")
+    assert info.state.messages == len(first.events)
+
+
+async def test_cancel_missing_against_nats_cancels_the_removed_sessions_once(nats_client):
+    store = EventStore(nats_client, source="/agora-test")
+    first = await AgendaCommands(store).execute(load_edition(EDITIONS["unpsf-2025"]))
+    cut = parse_edition(
+        without_sessions(programme_text("unpsf-2025"), CADGOV.session_id, RECOGNITION.session_id),
+        cancel_missing=True,
+    )
+    cancelling = await AgendaCommands(store).execute(cut)
+    assert len(cancelling.events) == 2
+    assert (cancelling.missing, cancelling.cancelled) == ((), (CADGOV, RECOGNITION))
+    records = await store.read(SCOPE, after=first.sequence)
+    assert [(r.event.subject, getattr(r.event, "reason", None)) for r in records] == [
+        (f"agenda.session.{CADGOV.session_id}.cancelled", MISSING_REASON),
+        (f"agenda.session.{RECOGNITION.session_id}.cancelled", MISSING_REASON),
+    ]
+    # Another process (a fresh handler with no cache) runs the same import again.
+    again = await AgendaCommands(store).execute(cut)
+    assert (again.events, again.sequence) == ([], cancelling.sequence)
+    assert (again.missing, again.cancelled) == ((), ())
+    info = await nats_client.jetstream().stream_info("AGENDA")
+    assert info.state.messages == len(first.events) + 2

@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agora_agenda.domain import MISSING_REASON
+from agora_agenda.importer import bundled_editions
 from agora_events.nats_server import free_port
 
 
@@ -59,6 +61,68 @@ async def test_import_refuses_a_broken_programme_with_a_reason(nats_client, nats
     assert code == 1
     assert "broken.toml was not imported" in err
     assert "must be a non-empty string" in err
+
+
+def programme_without(tmp_path: Path, session_id: str) -> Path:
+    """The bundled 2025 programme with one session taken out, written beside the test."""
+    text = bundled_editions()["unpsf-2025"].read_text(encoding="utf-8")
+    start = text.index(f'[[sessions]]\nid = "{session_id}"\n')
+    end = text.index("\n[[sessions]]\n", start) + 1
+    path = tmp_path / "unpsf-2025-updated.toml"
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+async def test_import_reports_a_removed_session_and_cancel_missing_cancels_it_once(
+    nats_client, nats_url, tmp_path
+):
+    env = environment(nats_url, tmp_path)
+    assert (await run("demo", env=env))[0] == 0
+    updated = programme_without(tmp_path, "2025-d2-cadgov-launch")
+    removed = {
+        "session_id": "2025-d2-cadgov-launch",
+        "title": "Launch of the Central Asia Digital Governance Forum (CADGov)",
+    }
+
+    code, out, err = await run("import", str(updated), env=env)
+    assert code == 0
+    report = json.loads(out)
+    assert (report["events"], report["missing"], report["cancelled"]) == (0, [removed], [])
+    assert "2025-d2-cadgov-launch" in err
+    assert "--cancel-missing" in err
+
+    code, out, _ = await run("import", str(updated), "--cancel-missing", env=env)
+    assert code == 0
+    report = json.loads(out)
+    assert (report["events"], report["missing"], report["cancelled"]) == (1, [], [removed])
+    info = await nats_client.jetstream().stream_info("AGENDA")
+    cancelled = await nats_client.jetstream().get_msg("AGENDA", info.state.last_seq)
+    assert cancelled.subject == "agenda.session.2025-d2-cadgov-launch.cancelled"
+    assert cancelled.data is not None
+    assert json.loads(cancelled.data)["reason"] == MISSING_REASON
+
+    code, out, err = await run("import", str(updated), "--cancel-missing", env=env)
+    assert code == 0
+    report = json.loads(out)
+    assert (report["events"], report["missing"], report["cancelled"]) == (0, [], [])
+    assert "2025-d2-cadgov-launch" not in err
+
+
+@pytest.mark.slow
+async def test_import_with_cancel_missing_refuses_a_broken_programme_and_cancels_nothing(
+    nats_client, nats_url, tmp_path
+):
+    env = environment(nats_url, tmp_path)
+    assert (await run("demo", env=env))[0] == 0
+    before = (await nats_client.jetstream().stream_info("AGENDA")).state.messages
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[edition]\nid = "unpsf-2025"\n', encoding="utf-8")
+    code, out, err = await run("import", str(broken), "--cancel-missing", env=env)
+    assert (code, out) == (1, "")
+    assert "broken.toml was not imported" in err
+    after = (await nats_client.jetstream().stream_info("AGENDA")).state.messages
+    assert after == before
 
 
 @pytest.mark.slow
