@@ -224,6 +224,30 @@ async def run(rt: Runtime, command: Command, key: str | None) -> CommandAccepted
     return accepted(await rt.commands.execute(command, idempotency_key=key, actor="organiser"))
 
 
+class SessionListed(BaseModel):
+    session_id: str
+    title: str
+
+
+class ImportAccepted(CommandAccepted):
+    """An import's answer: ``missing`` lists the edition's scheduled sessions the file no
+    longer holds (left as they are), ``cancelled`` those cancelled for it (``cancel_missing``)."""
+
+    missing: list[SessionListed] = []
+    cancelled: list[SessionListed] = []
+
+
+async def run_import(rt: Runtime, command: Command, key: str | None) -> ImportAccepted:
+    outcome = await rt.commands.execute(command, idempotency_key=key, actor="organiser")
+    return ImportAccepted(
+        **accepted(outcome).model_dump(),
+        missing=[SessionListed(session_id=s.session_id, title=s.title) for s in outcome.missing],
+        cancelled=[
+            SessionListed(session_id=s.session_id, title=s.title) for s in outcome.cancelled
+        ],
+    )
+
+
 # -- routes --------------------------------------------------------------------------------
 
 
@@ -258,16 +282,22 @@ def writes(token: Callable[[], str]) -> APIRouter:
         bundled: Annotated[
             str | None, Query(description="Import a programme shipped with the service")
         ] = None,
-    ) -> CommandAccepted:
+        cancel_missing: Annotated[
+            bool,
+            Query(description="Cancel the edition's sessions the programme no longer lists"),
+        ] = False,
+    ) -> ImportAccepted:
         """Import a programme file (TOML body), or a bundled one with ``?bundled=unpsf-2025``.
-        Importing the same programme again changes nothing."""
+        Importing the same programme again changes nothing. Sessions of the edition that the
+        programme no longer lists are answered as ``missing`` and left scheduled, unless
+        ``?cancel_missing=true`` cancels them."""
         if bundled is not None:
             files = bundled_editions()
             if bundled not in files:
                 raise ProgrammeError(
                     f"no bundled programme '{bundled}'; there are {', '.join(files)}"
                 )
-            command = load_edition(files[bundled])
+            command = load_edition(files[bundled], cancel_missing=cancel_missing)
         else:
             raw = await request.body()
             if len(raw) > MAX_PROGRAMME_BYTES:
@@ -278,8 +308,8 @@ def writes(token: Callable[[], str]) -> APIRouter:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise ProgrammeError("the programme must be UTF-8 text") from None
-            command = parse_edition(text, source="request body")
-        return await run(rt, command, key)
+            command = parse_edition(text, source="request body", cancel_missing=cancel_missing)
+        return await run_import(rt, command, key)
 
     @router.post("/editions/{edition_id}/rooms", status_code=201)
     async def add_room(

@@ -14,6 +14,7 @@ import uvicorn
 from icalendar import Calendar
 from pydantic import SecretStr
 
+from agora_agenda.importer import bundled_editions
 from agora_agenda.main import create_app
 from agora_agenda.settings import AgendaSettings
 
@@ -196,6 +197,30 @@ async def test_importing_twice_over_http_changes_nothing(agenda, nats_client):
     programme = (await agenda.get("/editions/unpsf-2025/programme", params={"after": first})).json()
     assert programme["edition"]["host_city"] == "Samarkand"
     assert sum(len(day["sessions"]) for day in programme["days"]) == 50
+
+
+async def test_an_http_import_answers_the_sessions_the_programme_no_longer_lists(agenda):
+    await import_2025(agenda)
+    text = bundled_editions()["unpsf-2025"].read_text(encoding="utf-8")
+    start = text.index('[[sessions]]\nid = "2025-ws5-s3"\n')
+    end = text.index("\n[[sessions]]\n", start) + 1
+    trimmed = (text[:start] + text[end:]).encode()
+    toml = ORGANISER | {"Content-Type": "application/toml"}
+
+    reported = (await agenda.post("/editions/import", content=trimmed, headers=toml)).json()
+    assert [s["session_id"] for s in reported["missing"]] == ["2025-ws5-s3"]
+    assert (reported["events"], reported["cancelled"]) == ([], [])
+
+    cancel = await agenda.post(
+        "/editions/import?cancel_missing=true", content=trimmed, headers=toml
+    )
+    assert cancel.status_code == 201, cancel.text
+    assert [s["session_id"] for s in cancel.json()["cancelled"]] == ["2025-ws5-s3"]
+    session = await agenda.get("/sessions/2025-ws5-s3", params={"after": cancel.json()["sequence"]})
+    assert session.json()["status"] == "cancelled"
+
+    again = await agenda.post("/editions/import?cancel_missing=true", content=trimmed, headers=toml)
+    assert (again.json()["events"], again.json()["missing"]) == ([], [])
 
 
 async def test_publishes_versions_and_serves_their_diff(agenda):
