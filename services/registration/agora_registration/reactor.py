@@ -40,6 +40,7 @@ from typing import Protocol
 
 from faststream.middlewares import AckPolicy
 from faststream.nats import NatsBroker, NatsRouter, PullSub
+from faststream.nats.subscriber import PullStreamSubscriber
 from nats.js.api import AckPolicy as ConsumerAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -184,6 +185,23 @@ class Consumer:
     durable: str
     filters: tuple[str, ...]
 
+    def subscribe(self, router: NatsRouter, description: str) -> PullStreamSubscriber:
+        """This consumer's subscriber on ``router``: one message at a time, in stream order,
+        settled by the router's ``JetStreamAcknowledgement``."""
+        return router.subscriber(
+            # One filter is the subscription's subject; several live in the config.
+            self.filters[0] if len(self.filters) == 1 else "",
+            stream=existing_stream(self.stream),
+            durable=self.durable,
+            config=self.config(),
+            pull_sub=PullSub(batch_size=1, timeout=FETCH_TIMEOUT),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=decode_event,
+            no_reply=True,
+            title=f"{self.durable}:subscribe",
+            description=description,
+        )
+
     def config(self, after: int = 0) -> ConsumerConfig:
         """Created as this when missing; an existing consumer of that name is bound as is.
         ``after``: start past that stream sequence instead of at the beginning."""
@@ -242,17 +260,8 @@ class Reactor:
         reactions = self.reactions
 
         agenda = self.consumers["AGENDA"]
-        agenda_events = router.subscriber(
-            agenda.filters[0],
-            stream=existing_stream(agenda.stream),
-            durable=agenda.durable,
-            config=agenda.config(),
-            pull_sub=PullSub(batch_size=1, timeout=FETCH_TIMEOUT),
-            ack_policy=AckPolicy.MANUAL,
-            decoder=decode_event,
-            no_reply=True,
-            title=f"{agenda.durable}:subscribe",
-            description="The agenda's sessions and rooms, recorded as registration's terms.",
+        agenda_events = agenda.subscribe(
+            router, "The agenda's sessions and rooms, recorded as registration's terms."
         )
 
         @agenda_events(filter=events_of(*SESSION_EVENTS))
@@ -268,16 +277,8 @@ class Reactor:
             """Speakers, editions and the like: nothing for registration to do."""
 
         releases = self.consumers["REGISTRATION"]
-        release_events = router.subscriber(
-            stream=existing_stream(releases.stream),
-            durable=releases.durable,
-            config=releases.config(),
-            pull_sub=PullSub(batch_size=1, timeout=FETCH_TIMEOUT),
-            ack_policy=AckPolicy.MANUAL,
-            decoder=decode_event,
-            no_reply=True,
-            title=f"{releases.durable}:subscribe",
-            description="Withdrawals and rejections: the places they give up.",
+        release_events = releases.subscribe(
+            router, "Withdrawals and rejections: the places they give up."
         )
 
         @release_events(filter=events_of(*RELEASE_EVENTS))
