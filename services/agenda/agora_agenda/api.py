@@ -28,7 +28,7 @@ from agora_events.http import (
 from agora_events.projections.runner import ReadModelBehind
 
 from . import ical, queries
-from .application import AgendaCommands, Outcome
+from .application import AgendaCommands, Outcome, SessionRef
 from .domain import (
     AddRoom,
     AssignPerson,
@@ -224,27 +224,20 @@ async def run(rt: Runtime, command: Command, key: str | None) -> CommandAccepted
     return accepted(await rt.commands.execute(command, idempotency_key=key, actor="organiser"))
 
 
-class SessionListed(BaseModel):
-    session_id: str
-    title: str
-
-
 class ImportAccepted(CommandAccepted):
     """An import's answer: ``missing`` lists the edition's scheduled sessions the file no
     longer holds (left as they are), ``cancelled`` those cancelled for it (``cancel_missing``)."""
 
-    missing: list[SessionListed] = []
-    cancelled: list[SessionListed] = []
+    missing: list[SessionRef] = []
+    cancelled: list[SessionRef] = []
 
 
 async def run_import(rt: Runtime, command: Command, key: str | None) -> ImportAccepted:
     outcome = await rt.commands.execute(command, idempotency_key=key, actor="organiser")
     return ImportAccepted(
         **accepted(outcome).model_dump(),
-        missing=[SessionListed(session_id=s.session_id, title=s.title) for s in outcome.missing],
-        cancelled=[
-            SessionListed(session_id=s.session_id, title=s.title) for s in outcome.cancelled
-        ],
+        missing=list(outcome.missing),
+        cancelled=list(outcome.cancelled),
     )
 
 
