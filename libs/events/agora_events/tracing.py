@@ -97,6 +97,8 @@ def traceparent_of(span: Span) -> tuple[str | None, str | None]:
 
 
 def _headers(span_context: SpanContext) -> tuple[str | None, str | None]:
+    # What TraceContextTextMapPropagator.inject writes, without the context and carrier it
+    # needs: this runs on every append.
     if not span_context.is_valid:
         return None, None
     traceparent = (
