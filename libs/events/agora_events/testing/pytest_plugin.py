@@ -8,6 +8,7 @@ recreated per test), or ``AGORA_TEST_NATS=testcontainers`` to start NATS in Dock
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from nats.aio.client import Client as NATS
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServerError
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -50,12 +51,26 @@ def _testcontainers_nats() -> Iterator[str]:
         yield container.nats_uri()
 
 
+# JSStreamStoreFailedErr: seen once in CI when a stream was created again right after its
+# deletion, presumably while the server was still removing the old store's files.
+_STREAM_STORE_FAILED = 10049
+_CREATE_ATTEMPTS = 20
+
+
 async def reset_streams(nc: NATS) -> None:
     js = nc.jetstream()
     for context in CONTEXTS:
         with contextlib.suppress(NotFoundError):
             await js.delete_stream(STREAMS[context].name)
-    await ensure_streams(js)
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
+        try:
+            await ensure_streams(js)
+            return
+        except ServerError as error:
+            if error.err_code != _STREAM_STORE_FAILED or attempt == _CREATE_ATTEMPTS:
+                raise
+            # A back-off, not a synchronisation stand-in: the server offers nothing to wait on.
+            await asyncio.sleep(0.01 * attempt)
 
 
 @pytest.fixture
