@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -51,10 +51,16 @@ class EventMeta:
     name: str
     version: int
     id_field: str
+    # Derived once: every append reads them.
+    type: str = field(init=False, compare=False, repr=False)
+    schema: str = field(init=False, compare=False, repr=False)
+    subject_prefix: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def type(self) -> str:
-        return f"agora.{self.context}.{self.aggregate}.{self.name}.v{self.version}"
+    def __post_init__(self) -> None:
+        event_type = f"agora.{self.context}.{self.aggregate}.{self.name}.v{self.version}"
+        object.__setattr__(self, "type", event_type)
+        object.__setattr__(self, "schema", schema_uri(event_type))
+        object.__setattr__(self, "subject_prefix", f"{self.context}.{self.aggregate}.")
 
     @property
     def subject_event(self) -> str:
@@ -85,7 +91,7 @@ class DomainEvent(BaseModel):
     @property
     def subject(self) -> str:
         meta = self.meta
-        return f"{meta.context}.{meta.aggregate}.{self.aggregate_id}.{meta.subject_event}"
+        return f"{meta.subject_prefix}{self.aggregate_id}.{meta.name}"
 
 
 E = TypeVar("E", bound=type[DomainEvent])

@@ -70,12 +70,16 @@ class ScopeState(Generic[S]):
     ) -> ScopeState[S]:
         if not events:
             return self
-        state = decider.fold((event for _, event, _ in events), self.state)
-        applied = dict(self.applied)
-        for sequence, _, key in events:
+        state = self.state
+        recorded: dict[str, tuple[int, int]] | None = None  # copied only when a key comes
+        for sequence, event, key in events:
+            state = decider.evolve(state, event)
             if key is not None:
-                first, _ = applied.get(key, (sequence, sequence))
-                applied[key] = (first, sequence)
+                if recorded is None:
+                    recorded = dict(self.applied)
+                first, _ = recorded.get(key, (sequence, sequence))
+                recorded[key] = (first, sequence)
+        applied = self.applied if recorded is None else recorded
         return ScopeState(state, events[-1][0], self.count + len(events), applied)
 
 

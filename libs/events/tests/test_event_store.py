@@ -9,13 +9,16 @@ from nats.aio.client import Client as NATS
 from agora_events.commands import CommandHandler, ConcurrencyError
 from agora_events.decider import NotFound
 from agora_events.store import (
+    AppendOutcomeUnknown,
     AppendRejected,
     ConcurrencyConflict,
     EventStore,
     Expected,
     Metadata,
+    NoStream,
     matches,
 )
+from agora_events.testing.pytest_plugin import reset_streams
 
 from .counter import (
     Counter,
@@ -233,3 +236,41 @@ async def test_many_concurrent_multi_event_commands_all_land(store: EventStore) 
     )
     assert all(r.last_sequence - r.first_sequence == 2 for r in results)
     assert len(await store.read("agenda.counter.*.*")) == 360
+
+
+async def test_an_append_nobody_acknowledges_reports_its_outcome_unknown(
+    nats_client: NATS,
+) -> None:
+    # A plain subscriber that never answers stands in for a stream that stored the message
+    # but whose acknowledgement was lost.
+    await nats_client.jetstream().delete_stream("AGENDA")
+    silent = await nats_client.subscribe("agenda.>")
+    store = EventStore(nats_client, registry=registry, source="/test", timeout=0.3)
+    with pytest.raises(AppendOutcomeUnknown, match="no acknowledgement"):
+        await store.append(
+            [CounterOpened(counter_id="c1")], expected=Expected("agenda.counter.c1.*")
+        )
+    assert (await silent.next_msg(timeout=1)).subject == "agenda.counter.c1.opened"
+
+    # The store keeps working once acknowledgements come again.
+    await silent.unsubscribe()
+    await reset_streams(nats_client)
+    appended = await store.append(
+        [CounterOpened(counter_id="c2")], expected=Expected("agenda.counter.c2.*")
+    )
+    assert appended.last_sequence == 1
+
+
+async def test_an_append_to_a_missing_stream_is_refused_with_the_reason(
+    nats_client: NATS, store: EventStore
+) -> None:
+    await nats_client.jetstream().delete_stream("AGENDA")
+    with pytest.raises(NoStream, match=r"no stream stores agenda\.counter\.c1\.opened"):
+        await store.append(
+            [CounterOpened(counter_id="c1")], expected=Expected("agenda.counter.c1.*")
+        )
+    with pytest.raises(NoStream):
+        await store.append(
+            [CounterOpened(counter_id="c2"), Incremented(counter_id="c2", tag="a")],
+            expected=Expected("agenda.counter.c2.*"),
+        )
