@@ -28,12 +28,21 @@ class SilentProgress:
         pass
 
 
-class StderrProgress:
-    """A one-line bar redrawn at most every ``interval`` seconds (a line per update when the
-    output is not a terminal, so logs stay readable)."""
+TERMINAL_INTERVAL = 0.25
+LOG_INTERVAL = 5.0
 
-    def __init__(self, out: TextIO | None = None, *, interval: float = 0.25, width: int = 24):
+
+class StderrProgress:
+    """A one-line bar redrawn at most every ``interval`` seconds on a terminal. When the
+    output is not a terminal (a log, a CI job), a new line at most every 5 s instead, so the
+    log stays readable."""
+
+    def __init__(
+        self, out: TextIO | None = None, *, interval: float | None = None, width: int = 24
+    ):
         self._out = out or sys.stderr
+        if interval is None:
+            interval = TERMINAL_INTERVAL if self._out.isatty() else LOG_INTERVAL
         self._interval = interval
         self._width = width
         self._label = ""

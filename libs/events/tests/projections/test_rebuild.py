@@ -223,3 +223,15 @@ def test_progress_shows_position_rate_and_time_left() -> None:
     lines = out.getvalue().splitlines()
     assert "seq 50/100" in lines[1] and "/s" in lines[1] and "ETA" in lines[1]
     assert "100.0%" in lines[-1] and "in 00:00" in lines[-1]
+
+
+def test_progress_into_a_log_writes_few_lines() -> None:
+    out = io.StringIO()  # not a terminal
+    progress = StderrProgress(out)
+    progress.begin("counters AGENDA", 0, 1000)
+    for sequence in range(1, 1001):
+        progress.advance(sequence, 1)
+    progress.end()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2, lines  # the start and the end; nothing redrawn in between
+    assert "1000 events" in lines[-1]
