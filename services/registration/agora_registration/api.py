@@ -301,6 +301,14 @@ def create_app(
             participant_token=participant_token(secret, participant_id),
         )
 
+    # Declared before /participants/{participant_id}, which would otherwise take the path.
+    @app.get("/participants/duplicates", tags=["participants"], dependencies=[organiser])
+    async def duplicates(after: After = None) -> list[queries.DuplicateGroup]:
+        """Possible double registrations (same name and email, under review or approved),
+        oldest first in each group, for an organiser to reject the extra ones."""
+        async with await read(after) as db:
+            return await queries.possible_duplicates(db)
+
     @app.get("/participants/{participant_id}", tags=["participants"])
     async def participant(
         participant_id: str, _: Actor, after: After = None

@@ -95,6 +95,14 @@ class SessionLists(SessionSummary):
     waitlist: list[RosterEntry]
 
 
+class DuplicateGroup(BaseModel):
+    """Participants who share a name and an email: maybe one person registered twice."""
+
+    name: str
+    email: str
+    participants: list[ParticipantView]
+
+
 class Counts(BaseModel):
     total: int
     by_status: dict[str, int]
@@ -188,6 +196,36 @@ async def list_participants(
         .offset(offset)
     )
     return ParticipantPage(total=int(total), items=[_participant(row) for row in rows])
+
+
+async def possible_duplicates(db: AsyncSession) -> list[DuplicateGroup]:
+    """Groups of participants under review or approved who share a name and an email,
+    compared without regard to case. A shared email alone is no sign: a delegation's focal
+    point often registers several delegates with one address."""
+    name, email = func.lower(participants.c.name), func.lower(participants.c.email)
+    open_ = participants.c.status.in_(("submitted", "approved"))
+    shared = (
+        select(name.label("name"), email.label("email"))
+        .where(open_)
+        .group_by(name, email)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    rows = await db.execute(
+        select(participants)
+        .join(shared, (name == shared.c.name) & (email == shared.c.email))
+        .where(open_)
+        .order_by(name, email, participants.c.registered_at, participants.c.participant_id)
+    )
+    groups: dict[tuple[str, str], DuplicateGroup] = {}
+    for row in rows:
+        view = _participant(row)
+        key = (view.name.lower(), view.email.lower())
+        group = groups.setdefault(
+            key, DuplicateGroup(name=view.name, email=view.email, participants=[])
+        )
+        group.participants.append(view)
+    return list(groups.values())
 
 
 async def delegation(db: AsyncSession, country: str) -> DelegationView:

@@ -395,3 +395,39 @@ async def test_serves_health_readiness_states_and_openapi(api: Api) -> None:
     assert {"alpha3": "VAT", "name": "Holy See", "status": "observer"} in states
     schema = (await api.client.get("/openapi.json")).json()
     assert "/participants/{participant_id}/enrolments" in schema["paths"]
+
+
+async def test_lists_possible_double_registrations_until_an_organiser_rejects_one(
+    api: Api,
+) -> None:
+    first = await api.register(name="Aziza Karimova", email="a.karimova@example.org")
+    again = await api.register(name="aziza karimova", email="A.Karimova@example.org")
+    # One focal point's address for several delegates is no sign of a double registration.
+    await api.register(name="Bobur Aliev", email="mission@example.org")
+    await api.register(name="Dilnoza Yusupova", email="mission@example.org")
+
+    listed = await api.client.get(
+        "/participants/duplicates", params={"after": api.sequence}, headers=api.organiser
+    )
+    assert listed.status_code == 200, listed.text
+    groups = listed.json()
+    assert len(groups) == 1
+    assert [p["participant_id"] for p in groups[0]["participants"]] == [
+        first["ids"]["participant_id"],
+        again["ids"]["participant_id"],
+    ]
+
+    extra = again["ids"]["participant_id"]
+    rejected = await api.client.post(
+        f"/participants/{extra}/reject",
+        json={"reason": f"registered twice; see {first['ids']['participant_id']}"},
+        headers=api.organiser,
+    )
+    assert rejected.status_code == 200, rejected.text
+    after = await api.client.get(
+        "/participants/duplicates",
+        params={"after": rejected.json()["sequence"]},
+        headers=api.organiser,
+    )
+    assert after.json() == []
+    assert (await api.client.get("/participants/duplicates")).status_code == 401
