@@ -3,7 +3,11 @@
 (a) sequential commands, each on a new aggregate, against sequential ``js.publish``;
 (b) 64 commands in flight on distinct aggregates, against ``js.publish_async`` with 64 pending.
 
-    .venv/bin/python bench/bench_appends.py [--count 5000] [--rounds 3]
+    .venv/bin/python bench/bench_appends.py [--count 5000] [--rounds 3] [--traced]
+
+``--traced`` records Agora's spans the way a service does after ``configure_tracing`` (an SDK
+tracer provider; nothing exported), instead of the no-op tracer of a process that never
+configured tracing.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from agora_events.decider import Decider, InvariantViolated
 from agora_events.nats_server import EmbeddedNats
 from agora_events.store import EventStore, Metadata
 from agora_events.streams import ensure_streams
+from agora_events.tracing import use_tracer_provider
 
 registry = EventRegistry()
 
@@ -140,7 +145,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--traced", action="store_true", help="record spans, export none")
     args = parser.parse_args()
+    if args.traced:
+        from opentelemetry.sdk.trace import TracerProvider
+
+        use_tracer_provider(TracerProvider())
     with tempfile.TemporaryDirectory() as store, EmbeddedNats(Path(store)) as server:
         asyncio.run(run(server.url, args.count, args.rounds))
 
