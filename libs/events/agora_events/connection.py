@@ -8,6 +8,7 @@ a long-running service then switches to reconnecting forever.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit, urlunsplit
 
 import nats
 from nats.aio.client import Client as NATS
@@ -18,6 +19,16 @@ log = logging.getLogger("agora.nats")
 
 class NatsUnavailable(ConnectionError):
     pass
+
+
+def redacted(url: str) -> str:
+    """The URL as it may be shown: a password in it (``nats://agenda:secret@nats:4222``)
+    becomes ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 async def _report(error: Exception) -> None:
@@ -35,7 +46,7 @@ async def connect(url: str, *, name: str, persistent: bool = False, timeout: flo
             error_cb=_report,
         )
     except (NoServersError, OSError) as exc:
-        raise NatsUnavailable(f"cannot reach NATS at {url}: {exc}") from exc
+        raise NatsUnavailable(f"cannot reach NATS at {redacted(url)}: {exc}") from exc
     if persistent:
         # Read by nats-py on every reconnect; -1 means keep trying.
         nc.options["max_reconnect_attempts"] = -1

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +87,10 @@ class EmbeddedNats:
     host: str = "127.0.0.1"
     monitor_port: int | None = None
     log_file: Path | None = None
+    # A configuration file for what the flags do not set (authorization, say), and
+    # variables for the server's environment (a config reads them as ``$NAME``).
+    config_file: Path | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -110,6 +115,8 @@ class EmbeddedNats:
         ]
         if self.monitor_port is not None:
             command += ["--http_port", str(self.monitor_port)]
+        if self.config_file is not None:
+            command += ["--config", str(self.config_file)]
         output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.process = subprocess.Popen(
@@ -117,6 +124,7 @@ class EmbeddedNats:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.environment},
                 preexec_fn=die_with_parent,
             )
         finally:

@@ -29,6 +29,7 @@ from nats.aio.client import Client as NatsClient
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora_events.connection import redacted
 from agora_events.contracts import load_all
 from agora_events.decider import Rejected
 from agora_events.logs import configure_logging
@@ -246,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"agora_agenda: {path.name} was not imported: {exc.reason}", file=sys.stderr)
         return 1
     except (OSError, StoreError, nats.errors.Error) as exc:
-        print(f"agora_agenda: cannot reach NATS at {settings.nats_url}: {exc}", file=sys.stderr)
+        print(
+            f"agora_agenda: cannot reach NATS at {redacted(settings.nats_url)}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     summary = {
         "imported": path.name,

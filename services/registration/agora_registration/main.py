@@ -24,6 +24,7 @@ from nats.aio.client import Client as NatsClient
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora_events.connection import redacted
 from agora_events.logs import configure_logging
 from agora_events.projections import Projection
 from agora_events.projections.database import ReadModelDatabase
@@ -65,7 +66,7 @@ async def connect(settings: RegistrationSettings, name: str) -> NatsClient:
             )
     except TimeoutError:
         raise NatsUnreachableError(
-            f"cannot reach NATS at {settings.nats_url} within {CONNECT_WITHIN:g} s"
+            f"cannot reach NATS at {redacted(settings.nats_url)} within {CONNECT_WITHIN:g} s"
         ) from None
 
 
@@ -101,7 +102,7 @@ async def start_reactor(
     except TimeoutError:
         await broker.stop()
         raise NatsUnreachableError(
-            f"cannot reach NATS at {settings.nats_url} within {CONNECT_WITHIN:g} s"
+            f"cannot reach NATS at {redacted(settings.nats_url)} within {CONNECT_WITHIN:g} s"
         ) from None
     reactor.keep_consumers()
     return broker, reactor

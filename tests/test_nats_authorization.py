@@ -1,0 +1,145 @@
+"""The NATS users of deploy/base/nats.yaml, on a real nats-server: each service runs under its
+own user, and nobody but the admin can write outside their context or change the streams."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+import yaml
+from nats.aio.client import Client as NATS
+from nats.errors import TimeoutError as NatsTimeout
+
+from agora_agenda.importer import bundled_editions
+from agora_agenda.main import import_file, running
+from agora_agenda.settings import AgendaSettings
+from agora_cli.main import main as agora
+from agora_events.audit import read_log
+from agora_events.contracts.registration import ParticipantWithdrew
+from agora_events.nats_server import EmbeddedNats
+from agora_events.store import AppendOutcomeUnknown, EventStore, Expected
+from agora_registration.main import start_service
+from agora_registration.settings import RegistrationSettings
+
+NATS_MANIFEST = Path(__file__).resolve().parents[1] / "deploy" / "base" / "nats.yaml"
+USERS = ("admin", "agenda", "registration", "subscriber")
+
+
+def manifest_authorization() -> str:
+    config_map = next(yaml.safe_load_all(NATS_MANIFEST.read_text()))
+    return str(config_map["data"]["auth.conf"])
+
+
+@pytest.fixture(scope="module")
+def secured_server() -> Iterator[EmbeddedNats]:
+    """A server with the manifest's users, passwords from its environment as in the pod."""
+    with tempfile.TemporaryDirectory(prefix="agora-auth-") as directory:
+        home = Path(directory)
+        (home / "auth.conf").write_text(manifest_authorization())
+        (home / "server.conf").write_text("include ./auth.conf\n")
+        passwords = {f"NATS_{user.upper()}_PASSWORD": f"{user}-secret" for user in USERS}
+        server = EmbeddedNats(home / "jetstream", config_file=home / "server.conf")
+        server.environment = passwords
+        with server:
+            yield server
+
+
+def url(server: EmbeddedNats, user: str) -> str:
+    return f"nats://{user}:{user}-secret@{server.host}:{server.port}"
+
+
+@pytest.fixture(scope="module")
+def streams(secured_server: EmbeddedNats) -> EmbeddedNats:
+    """The streams job's work, under the admin user."""
+    assert agora(["streams", "--nats-url", url(secured_server, "admin"), "init"]) == 0
+    return secured_server
+
+
+async def connected(server: EmbeddedNats, user: str) -> NATS:
+    return await nats.connect(url(server, user), max_reconnect_attempts=1)
+
+
+@pytest.fixture
+async def admin(streams: EmbeddedNats) -> AsyncIterator[NATS]:
+    nc = await connected(streams, "admin")
+    yield nc
+    await nc.close()
+
+
+async def messages_in(admin: NATS, stream: str) -> int:
+    return (await admin.jetstream().stream_info(stream)).state.messages
+
+
+async def test_each_service_runs_its_commands_projections_and_reactor_under_its_own_user(
+    streams: EmbeddedNats, tmp_path: Path
+) -> None:
+    agenda = AgendaSettings(
+        nats_url=url(streams, "agenda"), database_url=f"sqlite+aiosqlite:///{tmp_path}/a.db"
+    )
+    imported = await import_file(agenda, bundled_editions()["unpsf-2025"])
+    async with running(agenda) as runtime:
+        await runtime.runner.wait_for(imported.sequence, stream="AGENDA", timeout=10)  # type: ignore[union-attr]
+
+    registration = RegistrationSettings(
+        nats_url=url(streams, "registration"),
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/r.db",
+    )
+    service = await start_service(registration)
+    try:
+        assert service.reactor is not None
+        await service.reactor.wait_for(imported.sequence, timeout=10)  # reads AGENDA
+        outcome = await service.registration.register(
+            name="Dilnoza Yusupova",
+            email="d.yusupova@example.org",
+            category="delegate",
+            delegation="UZB",
+        )
+        await service.runner.wait_for(outcome.sequence, stream="REGISTRATION", timeout=10)
+    finally:
+        await service.stop()
+
+
+async def test_a_service_cannot_write_another_context_nor_change_a_stream(
+    streams: EmbeddedNats, admin: NATS
+) -> None:
+    nc = await connected(streams, "agenda")
+    try:
+        store = EventStore(nc, timeout=0.5)
+        before = await messages_in(admin, "REGISTRATION")
+        forged = ParticipantWithdrew(participant_id="p0000001", reason="forged")
+        with pytest.raises(AppendOutcomeUnknown):  # the server drops it; no ack comes
+            await store.append([forged], expected=Expected("registration.participant.p0000001.*"))
+        with pytest.raises(NatsTimeout):  # refused: the request never reaches the server
+            await nc.jetstream(timeout=0.5).delete_stream("AGENDA")
+        assert await messages_in(admin, "REGISTRATION") == before
+        await admin.jetstream().stream_info("AGENDA")  # still there
+    finally:
+        await nc.close()
+
+
+async def test_a_subscriber_reads_live_and_past_events_but_cannot_write_or_consume(
+    streams: EmbeddedNats, admin: NATS
+) -> None:
+    nc = await connected(streams, "subscriber")
+    try:
+        live = await nc.subscribe("agenda.>")
+        await admin.jetstream().publish("agenda.room.r-test.renamed", b'{"room_id":"r-test"}')
+        assert (await live.next_msg(timeout=2)).subject == "agenda.room.r-test.renamed"
+        history = [message.subject async for message in read_log(nc, "AGENDA")]
+        assert history[-1] == "agenda.room.r-test.renamed"
+
+        before = await messages_in(admin, "AGENDA")
+        await nc.publish("agenda.room.r-test.renamed", b"{}")
+        await nc.flush()
+        with pytest.raises(NatsTimeout):  # no consumer of its own: it could write elsewhere
+            await nc.jetstream(timeout=0.5).add_consumer(
+                "AGENDA", deliver_subject="agenda.room.x.added"
+            )
+        with pytest.raises(NatsTimeout):
+            await nc.jetstream(timeout=0.5).delete_stream("AGENDA")
+        assert await messages_in(admin, "AGENDA") == before
+    finally:
+        await nc.close()
