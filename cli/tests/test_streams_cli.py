@@ -34,3 +34,13 @@ def test_unknown_service_for_up_is_refused(
 ) -> None:
     assert main(["up", "--home", str(tmp_path), "--only", "catering"]) == 2
     assert "unknown service" in capsys.readouterr().err
+
+
+def test_a_password_in_the_nats_url_never_reaches_the_error_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = f"nats://admin:s3cret-Pa55@127.0.0.1:{free_port()}"
+    assert main(["streams", "--nats-url", url, "info"]) == 2
+    err = capsys.readouterr().err
+    assert "nats://admin:***@127.0.0.1:" in err
+    assert "s3cret" not in err
