@@ -126,6 +126,7 @@ async def test_a_subscriber_reads_live_and_past_events_but_cannot_write_or_consu
     nc = await connected(streams, "subscriber")
     try:
         live = await nc.subscribe("agenda.>")
+        await nc.flush()  # the server has the subscription before anyone publishes
         await admin.jetstream().publish("agenda.room.r-test.renamed", b'{"room_id":"r-test"}')
         assert (await live.next_msg(timeout=2)).subject == "agenda.room.r-test.renamed"
         history = [message.subject async for message in read_log(nc, "AGENDA")]
