@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,6 +54,11 @@ class ParticipantView(BaseModel):
 class ParticipantDetail(ParticipantView):
     places: list[PlaceView]
     passages: list[PassageView]
+    clashes: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description="Pairs of sessions held whose times now overlap: enrolment refuses an "
+        "overlap, but the agenda may move a session onto another one later.",
+    )
 
 
 class ParticipantPage(BaseModel):
@@ -166,7 +171,20 @@ async def participant(db: AsyncSession, participant_id: str) -> ParticipantDetai
         **_participant(row).model_dump(),
         places=views,
         passages=[PassageView.model_validate(dict(g._mapping)) for g in gates],
+        clashes=clashes(views),
     )
+
+
+def clashes(places: list[PlaceView]) -> list[tuple[str, str]]:
+    """Each pair of places whose sessions overlap in time, in the order the places start."""
+    ordered = sorted(places, key=lambda place: (place.starts_at, place.session_id))
+    found = []
+    for index, place in enumerate(ordered):
+        for later in ordered[index + 1 :]:
+            if later.starts_at >= place.ends_at:
+                break  # sorted by start: no later place can overlap this one
+            found.append((place.session_id, later.session_id))
+    return found
 
 
 async def list_participants(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from agora_events.projections.source import last_sequence
 from agora_registration.domain import badge_number
 
 if TYPE_CHECKING:
@@ -431,3 +432,36 @@ async def test_lists_possible_double_registrations_until_an_organiser_rejects_on
     )
     assert after.json() == []
     assert (await api.client.get("/participants/duplicates")).status_code == 401
+
+
+async def test_a_session_moved_onto_another_one_shows_as_a_clash_on_the_record(
+    api: Api, agenda: Agenda
+) -> None:
+    await agenda.room("room-5", 20)
+    await agenda.workshop("ws5-s1", "room-5", agenda.at(9), agenda.at(10, 30))
+    await agenda.workshop("ws6-s1", "room-5", agenda.at(14), agenda.at(15))
+    assert api.service.reactor is not None
+    await api.service.reactor.wait_for(agenda.sequence)
+    pid, own = await api.approved()
+    for session_id in ("ws5-s1", "ws6-s1"):
+        response = await api.client.post(
+            f"/participants/{pid}/enrolments", json={"session_id": session_id}, headers=own
+        )
+        assert response.status_code == 200, response.text
+    record = await api.client.get(
+        f"/participants/{pid}", params={"after": response.json()["sequence"]}, headers=own
+    )
+    assert record.json()["clashes"] == []
+
+    await agenda.move(
+        "ws6-s1",
+        ("room-5", agenda.at(14), agenda.at(15)),
+        ("room-5", agenda.at(10), agenda.at(11)),
+    )
+    await api.service.reactor.wait_for(agenda.sequence)
+    # The reactor recorded the new times in REGISTRATION; the read model follows from there.
+    recorded = await last_sequence(api.service.nc, "REGISTRATION")
+    await api.service.runner.wait_for(recorded, stream="REGISTRATION")
+    record = await api.client.get(f"/participants/{pid}", headers=own)
+    assert record.json()["clashes"] == [["ws5-s1", "ws6-s1"]]
+    assert [p["status"] for p in record.json()["places"]] == ["enrolled", "enrolled"]
