@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from agora_events.projections.source import last_sequence
 from agora_registration.domain import badge_number
+from agora_registration.queries import PlaceView, clashes
 
 if TYPE_CHECKING:
     from tests.conftest import Agenda, Api
@@ -465,3 +468,23 @@ async def test_a_session_moved_onto_another_one_shows_as_a_clash_on_the_record(
     record = await api.client.get(f"/participants/{pid}", headers=own)
     assert record.json()["clashes"] == [["ws5-s1", "ws6-s1"]]
     assert [p["status"] for p in record.json()["places"]] == ["enrolled", "enrolled"]
+
+
+def test_back_to_back_sessions_do_not_clash_but_each_overlap_is_named_once() -> None:
+    def place(session_id: str, start: tuple[int, int], end: tuple[int, int]) -> PlaceView:
+        day = datetime(2025, 6, 24, tzinfo=ZoneInfo("Asia/Samarkand"))
+        return PlaceView(
+            session_id=session_id,
+            title=session_id,
+            starts_at=day.replace(hour=start[0], minute=start[1]),
+            ends_at=day.replace(hour=end[0], minute=end[1]),
+            status="enrolled",
+        )
+
+    places = [
+        place("c", (10, 0), (12, 0)),
+        place("a", (9, 0), (10, 0)),  # ends as c starts: no clash
+        place("b", (9, 30), (10, 30)),
+        place("d", (11, 0), (11, 30)),
+    ]
+    assert clashes(places) == [("a", "b"), ("b", "c"), ("c", "d")]
