@@ -81,7 +81,8 @@ async def _export(args: argparse.Namespace) -> int:
                 until=until.time if until else None,
             )
     except AuditError as exc:
-        print(f"agora: {exc}; nothing was written", file=sys.stderr)
+        outcome = "the output above is incomplete" if args.output == "-" else "nothing was written"
+        print(f"agora: {exc}; {outcome}", file=sys.stderr)
         return USAGE
     finally:
         await nc.close()

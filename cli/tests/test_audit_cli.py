@@ -64,3 +64,19 @@ def test_refuses_an_unknown_stream_a_bad_until_and_a_file_that_is_no_export(
     assert "line 1 is not JSON" in capsys.readouterr().err
     assert main(["audit", "verify", str(tmp_path / "missing.jsonl")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.fixture
+async def declarations_gone(nats_client: NATS) -> None:
+    await nats_client.jetstream().delete_stream("DECLARATIONS")
+
+
+def test_an_export_that_fails_leaves_no_file_behind(
+    nats_url: str, declarations_gone: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "declarations.jsonl"
+    command = ["audit", "--nats-url", nats_url, "export", "declarations", "-o", str(target)]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "no stream DECLARATIONS answers" in err and "nothing was written" in err
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary

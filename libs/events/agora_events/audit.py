@@ -121,6 +121,10 @@ async def read_log(
                 status = headers.get("Status")
                 if status == "404":
                     return
+                if status == "503":
+                    raise AuditError(
+                        f"no stream {stream} answers (`agora streams info` lists them)"
+                    )
                 if status == "204":
                     break  # end of this batch
                 if status:
