@@ -58,3 +58,15 @@ def test_production_never_uses_the_local_mode() -> None:
     kustomization = yaml.safe_load((DEPLOY / "base" / "kustomization.yaml").read_text())
     literals = kustomization["configMapGenerator"][0]["literals"]
     assert "AGORA_ENV=production" in literals
+
+
+def test_every_workload_has_a_disruption_budget_matching_its_pods() -> None:
+    workloads = [d for d in documents() if d["kind"] in ("Deployment", "StatefulSet")]
+    budgets = [d for d in documents() if d["kind"] == "PodDisruptionBudget"]
+    for workload in workloads:
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        covering = [
+            b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        ]
+        assert len(covering) == 1, workload["metadata"]["name"]
+        assert covering[0]["spec"].get("maxUnavailable") == 1
