@@ -166,7 +166,9 @@ class EventRegistry:
 
     @staticmethod
     def encode(event: DomainEvent) -> bytes:
-        return event.model_dump_json().encode()
+        # What model_dump_json() writes, as bytes: it would decode them to str, and the
+        # store would encode them again, on every append.
+        return event.__pydantic_serializer__.to_json(event)
 
     def types(self) -> list[str]:
         return sorted(self._models)
