@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import date
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -194,7 +194,11 @@ def runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
 After = Annotated[
     int | None,
-    Query(ge=0, description="Wait until the read model has reached this stream sequence"),
+    Query(
+        ge=0,
+        le=2**63 - 1,  # what an SQL BIGINT holds; larger is no sequence anyway
+        description="Wait until the read model has reached this stream sequence",
+    ),
 ]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem} for code in (401, 403, 404, 409, 422, 503)
@@ -414,7 +418,7 @@ def reads() -> APIRouter:
         db: Reader,
         day: date | None = None,
         room: Annotated[str | None, Query(description="A room id")] = None,
-        workshop: Annotated[int | None, Query(ge=1)] = None,
+        workshop: Annotated[int | None, Query(ge=1, le=1000)] = None,
         person: Annotated[str | None, Query(description="A person id")] = None,
         include_cancelled: bool = True,
     ) -> queries.ProgrammeView:
@@ -457,15 +461,17 @@ def reads() -> APIRouter:
         return await queries.list_versions(db, edition_id)
 
     @router.get("/editions/{edition_id}/versions/{version}")
-    async def version(edition_id: str, version: int, db: Reader) -> queries.VersionView:
+    async def version(
+        edition_id: str, version: Annotated[int, Path(ge=1, le=1_000_000)], db: Reader
+    ) -> queries.VersionView:
         return await queries.version(db, edition_id, version)
 
     @router.get("/editions/{edition_id}/diff")
     async def version_diff(
         edition_id: str,
         db: Reader,
-        from_version: Annotated[int, Query(alias="from", ge=0)],
-        to_version: Annotated[int, Query(alias="to", ge=0)],
+        from_version: Annotated[int, Query(alias="from", ge=0, le=1_000_000)],
+        to_version: Annotated[int, Query(alias="to", ge=0, le=1_000_000)],
     ) -> queries.DiffView:
         """What changed between two published versions (``from=0``: the empty programme)."""
         return await queries.version_diff(db, edition_id, from_version, to_version)

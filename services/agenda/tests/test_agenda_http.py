@@ -147,6 +147,11 @@ async def test_answers_bad_requests_with_a_clear_4xx(agenda):
         ("get", "/editions/unpsf-2025/diff?from=1&to=2", None, {}, 404),
         ("get", "/sessions/nope/calendar.ics", None, {}, 404),
         ("get", "/sessions/2025-ws5-s3?after=-1", None, {}, 422),
+        # Numbers past what the database holds are refused, not passed on to it.
+        ("get", f"/sessions/2025-ws5-s3?after={2**64}", None, {}, 422),
+        ("get", f"/editions/unpsf-2025/programme?workshop={2**64}", None, {}, 422),
+        ("get", f"/editions/unpsf-2025/diff?from=0&to={2**64}", None, {}, 422),
+        ("get", f"/editions/unpsf-2025/versions/{2**64}", None, {}, 422),
         ("get", f"/sessions/2025-ws5-s3?after={sequence}", None, {}, 200),
     ]
     for method, path, body, headers, status in cases:

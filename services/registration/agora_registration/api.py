@@ -187,6 +187,7 @@ After = Annotated[
     int | None,
     Query(
         ge=0,
+        le=2**63 - 1,  # what an SQL BIGINT holds; larger is no sequence anyway
         description="A sequence a command answered: wait (bounded) until the read model has it",
     ),
 ]
@@ -323,7 +324,7 @@ def create_app(
         category: Category | None = None,
         status: Literal["submitted", "approved", "rejected", "withdrawn"] | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
         after: After = None,
     ) -> queries.ParticipantPage:
         async with await read(after) as db:

@@ -263,6 +263,9 @@ async def test_bad_input_gets_a_clear_4xx_never_a_500(api: Api) -> None:
         ("get", "/delegations/Narnia", {"headers": api.organiser}, 422),
         ("get", "/sessions/ws-x", {"headers": api.organiser}, 404),
         ("get", f"/participants/{pid}", {"params": {"after": -1}, "headers": own}, 422),
+        # Numbers past what the database holds are refused, not passed on to it.
+        ("get", "/participants", {"params": {"offset": 2**64}, "headers": api.organiser}, 422),
+        ("get", f"/participants/{pid}", {"params": {"after": 2**64}, "headers": own}, 422),
         (
             "post",
             f"/participants/{pid}/reject",
