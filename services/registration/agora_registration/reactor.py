@@ -83,7 +83,9 @@ from .domain import (
 )
 
 log = logging.getLogger("agora.registration.reactor")
-KEEP_EVERY = 5.0
+# How often the consumers are checked. Short, because while a consumer is missing, FastStream's
+# fetch loop retries without pause once its waiting fetch has run out (measured: most of a core).
+KEEP_EVERY = 1.0
 FINISHED = frozenset({Outcome.ACKNOWLEDGED, Outcome.TERMINATED})
 ACTOR = "registration-reactor"
 SessionEvent = SessionScheduled | SessionMoved | SessionDetailsChanged | SessionCancelled
