@@ -12,6 +12,7 @@ import pytest
 import yaml
 from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from agora_agenda.importer import bundled_editions
 from agora_agenda.main import import_file, running
@@ -28,9 +29,32 @@ NATS_MANIFEST = Path(__file__).resolve().parents[1] / "deploy" / "base" / "nats.
 USERS = ("admin", "agenda", "registration", "subscriber")
 
 
+# The runbook's recipe for an integration with a durable consumer of its own ("NATS users").
+INTEGRATION_USER = """
+        {
+          user: warehouse
+          password: warehouse-secret
+          permissions: {
+            publish: {allow: [
+              "$JS.API.CONSUMER.INFO.REGISTRATION.warehouse",
+              "$JS.API.CONSUMER.MSG.NEXT.REGISTRATION.warehouse",
+              "$JS.ACK.REGISTRATION.warehouse.>"
+            ]}
+            subscribe: {allow: ["_INBOX.>"]}
+          }
+        }
+"""
+
+
 def manifest_authorization() -> str:
     config_map = next(yaml.safe_load_all(NATS_MANIFEST.read_text()))
     return str(config_map["data"]["auth.conf"])
+
+
+def with_integration_user(authorization: str) -> str:
+    """The manifest's block with the runbook's integration user added to its users."""
+    end_of_users = authorization.rindex("]")
+    return authorization[:end_of_users] + INTEGRATION_USER + authorization[end_of_users:]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +62,7 @@ def secured_server() -> Iterator[EmbeddedNats]:
     """A server with the manifest's users, passwords from its environment as in the pod."""
     with tempfile.TemporaryDirectory(prefix="agora-auth-") as directory:
         home = Path(directory)
-        (home / "auth.conf").write_text(manifest_authorization())
+        (home / "auth.conf").write_text(with_integration_user(manifest_authorization()))
         (home / "server.conf").write_text("include ./auth.conf\n")
         passwords = {f"NATS_{user.upper()}_PASSWORD": f"{user}-secret" for user in USERS}
         server = EmbeddedNats(home / "jetstream", config_file=home / "server.conf")
@@ -126,7 +150,9 @@ async def test_a_subscriber_reads_live_and_past_events_but_cannot_write_or_consu
     nc = await connected(streams, "subscriber")
     try:
         live = await nc.subscribe("agenda.>")
-        await nc.flush()  # the server has the subscription before anyone publishes
+        # A round trip on this connection: the answer comes after the server took the
+        # subscription. (A flush right after connecting sometimes returned before that.)
+        await nc.jetstream().account_info()
         await admin.jetstream().publish("agenda.room.r-test.renamed", b'{"room_id":"r-test"}')
         assert (await live.next_msg(timeout=2)).subject == "agenda.room.r-test.renamed"
         history = [message.subject async for message in read_log(nc, "AGENDA")]
@@ -142,5 +168,28 @@ async def test_a_subscriber_reads_live_and_past_events_but_cannot_write_or_consu
         with pytest.raises(NatsTimeout):
             await nc.jetstream(timeout=0.5).delete_stream("AGENDA")
         assert await messages_in(admin, "AGENDA") == before
+    finally:
+        await nc.close()
+
+
+async def test_an_integration_reads_only_through_the_durable_consumer_made_for_it(
+    streams: EmbeddedNats, admin: NATS
+) -> None:
+    js = admin.jetstream()
+    for durable in ("warehouse", "a-service"):  # as an admin provisions them
+        config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT)
+        await js.add_consumer("REGISTRATION", config)
+    await js.publish("registration.participant.p0000009.registered", b"{}")
+    nc = await connected(streams, "warehouse")
+    try:
+        own = await nc.jetstream().pull_subscribe_bind("warehouse", stream="REGISTRATION")
+        fetched = await own.fetch(1, timeout=2)
+        await fetched[0].ack_sync()
+        assert (await js.consumer_info("REGISTRATION", "warehouse")).ack_floor.stream_seq >= 1
+        theirs = await nc.jetstream().pull_subscribe_bind("a-service", stream="REGISTRATION")
+        with pytest.raises(NatsTimeout):  # another consumer's messages are not the integration's
+            await theirs.fetch(1, timeout=0.5)
+        untouched = await js.consumer_info("REGISTRATION", "a-service")
+        assert untouched.num_ack_pending == 0 and untouched.num_pending >= 1
     finally:
         await nc.close()
