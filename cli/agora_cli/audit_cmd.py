@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TextIO
 
 from agora_events.audit import AuditError, compare_with_stream, export_log, verify_export
-from agora_events.connection import NatsUnavailable, connect
 from agora_events.projections.rebuild import UntilError, parse_until
 from agora_events.streams import STREAMS
 
-DEFAULT_URL = "nats://127.0.0.1:4222"
+from .nats_cli import add_nats_url, connect_or_report
+
 TAMPERED = 1
 USAGE = 2
 
@@ -26,11 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "audit", help="export a stream's log with a hash chain; verify an export"
     )
-    parser.add_argument(
-        "--nats-url",
-        default=os.environ.get("AGORA_NATS_URL", DEFAULT_URL),
-        help="NATS server (default: $AGORA_NATS_URL or %(default)s)",
-    )
+    add_nats_url(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     export = actions.add_parser("export", help="write every message of a stream, in order")
     export.add_argument("stream", help="a context (agenda) or a stream name (AGENDA)")
@@ -66,10 +62,8 @@ async def _export(args: argparse.Namespace) -> int:
     except UntilError as exc:
         print(f"agora: --until: {exc}", file=sys.stderr)
         return USAGE
-    try:
-        nc = await connect(args.nats_url, name="agora-audit")
-    except NatsUnavailable as exc:
-        print(f"agora: {exc}", file=sys.stderr)
+    nc = await connect_or_report(args.nats_url, "agora-audit")
+    if nc is None:
         return USAGE
     try:
         with _output(args.output) as out:
@@ -131,10 +125,8 @@ async def _verify(args: argparse.Namespace) -> int:
         return USAGE
     problems = list(result.problems)
     if args.against_stream:
-        try:
-            nc = await connect(args.nats_url, name="agora-audit")
-        except NatsUnavailable as exc:
-            print(f"agora: {exc}", file=sys.stderr)
+        nc = await connect_or_report(args.nats_url, "agora-audit")
+        if nc is None:
             return USAGE
         try:
             problems += await compare_with_stream(nc, result)

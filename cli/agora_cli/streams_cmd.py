@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
-from nats.aio.client import Client as NATS
-
-from agora_events.connection import NatsUnavailable, connect
 from agora_events.streams import StreamSummary, describe_streams, ensure_streams
 
-DEFAULT_URL = "nats://127.0.0.1:4222"
+from .nats_cli import add_nats_url, connect_or_report
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("streams", help="create or inspect the JetStream streams")
-    parser.add_argument(
-        "--nats-url",
-        default=os.environ.get("AGORA_NATS_URL", DEFAULT_URL),
-        help="NATS server (default: $AGORA_NATS_URL or %(default)s)",
-    )
+    add_nats_url(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     init = actions.add_parser("init", help="create missing streams; report drift, never overwrite")
     init.add_argument("--replicas", type=int, default=1, help="replicas for new streams")
@@ -30,16 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     info.set_defaults(handler=lambda args: asyncio.run(_info(args.nats_url)))
 
 
-async def _connect(url: str) -> NATS | None:
-    try:
-        return await connect(url, name="agora-cli")
-    except NatsUnavailable as exc:
-        print(f"agora: {exc}", file=sys.stderr)
-        return None
-
-
 async def _init(url: str, replicas: int) -> int:
-    nc = await _connect(url)
+    nc = await connect_or_report(url, "agora-cli")
     if nc is None:
         return 2
     try:
@@ -61,7 +45,7 @@ async def _init(url: str, replicas: int) -> int:
 
 
 async def _info(url: str) -> int:
-    nc = await _connect(url)
+    nc = await connect_or_report(url, "agora-cli")
     if nc is None:
         return 2
     try:
