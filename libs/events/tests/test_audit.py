@@ -21,12 +21,7 @@ from agora_events.audit import (
 from agora_events.store import EventStore, Expected
 from agora_events.testing.pytest_plugin import reset_streams
 
-from .counter import CounterOpened, Incremented, registry
-
-
-@pytest.fixture
-def store(nats_client: NATS) -> EventStore:
-    return EventStore(nats_client, registry=registry, source="/test")
+from .counter import CounterOpened, Incremented
 
 
 async def append_counter(store: EventStore, counter_id: str, *tags: str) -> int:

@@ -33,11 +33,6 @@ from .counter import (
 )
 
 
-@pytest.fixture
-def store(nats_client: NATS) -> EventStore:
-    return EventStore(nats_client, registry=registry, source="/test")
-
-
 def handler(store: EventStore, attempts: int = 5) -> CommandHandler[Counter, object]:
     return CommandHandler(store, counter_decider, scope, max_attempts=attempts)
 

@@ -15,9 +15,6 @@ import pytest
 from sqlalchemy import text
 
 from agora_events.projections.database import ReadModelDatabase
-from agora_events.store import EventStore
-
-from ..counter import registry
 
 POSTGRES_ENV = "AGORA_TEST_POSTGRES_URL"
 NewDatabase = Callable[[], Awaitable[ReadModelDatabase]]
@@ -57,8 +54,3 @@ async def new_database(backend: str, tmp_path: object) -> AsyncIterator[NewDatab
 @pytest.fixture
 async def db(new_database: NewDatabase) -> ReadModelDatabase:
     return await new_database()
-
-
-@pytest.fixture
-def store(nats_client: object) -> EventStore:
-    return EventStore(nats_client, registry=registry, source="/test")  # type: ignore[arg-type]
