@@ -30,38 +30,18 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from nats.aio.client import Client as NATS
-from nats.errors import TimeoutError as NatsTimeoutError
+
+from .direct_get import LogUnreadable, StoredMessage, stored_messages
 
 FORMAT = "agora-log-export/1"
-# Headers a direct get adds to the stored message; they describe the reply, not the event.
-_REPLY_HEADERS = frozenset(
-    {
-        "Nats-Stream",
-        "Nats-Subject",
-        "Nats-Sequence",
-        "Nats-Time-Stamp",
-        "Nats-Num-Pending",
-        "Nats-Last-Sequence",
-        "Nats-UpTo-Sequence",
-    }
-)
 
 
 class AuditError(Exception):
     """The stream could not be read, or a file is not an Agora log export."""
 
 
-@dataclass(frozen=True, slots=True)
-class LogMessage:
-    sequence: int
-    subject: str
-    time: str  # the server's storage time, exactly as it reports it (RFC 3339, nanoseconds)
-    headers: Mapping[str, str]
-    data: bytes
-
-    @property
-    def moment(self) -> datetime:
-        return parse_stamp(self.time)
+# One message of the log, as the export holds it.
+LogMessage = StoredMessage
 
 
 def genesis(stream: str) -> bytes:
@@ -83,73 +63,20 @@ def link(previous: bytes, message: LogMessage) -> bytes:
     return digest.digest()
 
 
-def parse_stamp(text: str) -> datetime:
-    """A server timestamp such as ``2025-06-24T09:30:00.123456789Z`` (Python keeps µs)."""
-    head, _, fraction = text.rstrip("Z").partition(".")
-    micros = (fraction + "000000")[:6]
-    return datetime.fromisoformat(f"{head}.{micros}+00:00").astimezone(UTC)
-
-
 # -- reading the stream ----------------------------------------------------------------------
 
 
 async def read_log(
-    nc: NATS,
-    stream: str,
-    *,
-    first: int = 1,
-    up_to: int | None = None,
-    batch: int = 500,
-    timeout: float = 5.0,
+    nc: NATS, stream: str, *, first: int = 1, up_to: int | None = None
 ) -> AsyncGenerator[LogMessage, None]:
     """Every message of ``stream`` from sequence ``first`` (through ``up_to``), in order,
-    with its stored headers, by batched direct gets."""
-    inbox = nc.new_inbox()
-    subscription = await nc.subscribe(inbox)
+    with its stored headers."""
     try:
-        start = first
-        while up_to is None or start <= up_to:
-            request = {"seq": start, "batch": batch}
-            await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), inbox)
-            last_seen = None
-            while True:
-                try:
-                    reply = await subscription.next_msg(timeout=timeout)
-                except (TimeoutError, NatsTimeoutError) as exc:
-                    raise AuditError(f"{stream} did not answer a read in time") from exc
-                headers = dict(reply.headers or {})
-                status = headers.get("Status")
-                if status == "404":
-                    return
-                if status == "503":
-                    raise AuditError(
-                        f"no stream {stream} answers (`agora streams info` lists them)"
-                    )
-                if status == "204":
-                    break  # end of this batch
-                if status:
-                    description = headers.get("Description", "")
-                    raise AuditError(f"reading {stream} failed: {status} {description}")
-                message = _message(headers, reply.data)
-                last_seen = message.sequence
-                if up_to is not None and message.sequence > up_to:
-                    continue
+        async with aclosing(stored_messages(nc, stream, first=first, up_to=up_to)) as messages:
+            async for message in messages:
                 yield message
-            if last_seen is None or int(headers.get("Nats-Num-Pending", "0")) == 0:
-                return
-            start = last_seen + 1
-    finally:
-        await subscription.unsubscribe()
-
-
-def _message(headers: dict[str, str], data: bytes) -> LogMessage:
-    return LogMessage(
-        sequence=int(headers["Nats-Sequence"]),
-        subject=headers["Nats-Subject"],
-        time=headers["Nats-Time-Stamp"],
-        headers={k: v for k, v in headers.items() if k not in _REPLY_HEADERS},
-        data=data,
-    )
+    except LogUnreadable as exc:
+        raise AuditError(str(exc)) from exc
 
 
 # -- export ----------------------------------------------------------------------------------

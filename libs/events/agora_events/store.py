@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nats.aio.client import Client as NATS
-from nats.errors import TimeoutError as NatsTimeoutError
 from opentelemetry.trace import Span
 
 from .catalogue import DomainEvent, EventRegistry, catalogue
+from .direct_get import LogUnreadable, stored_messages
 from .envelope import Envelope
 from .streams import stream_for_subject
 from .tracing import append_span, appended, traceparent_of
@@ -361,49 +361,26 @@ class EventStore:
     ) -> list[RecordedEvent]:
         """Every event matching ``subject_filter`` with ``after < sequence <= up_to``."""
         stream = stream_for_subject(subject_filter)
-        records: list[RecordedEvent] = []
-        inbox = self._nc.new_inbox()
-        subscription = await self._nc.subscribe(inbox)
+        messages = stored_messages(
+            self._nc,
+            stream,
+            subject_filter=subject_filter,
+            first=after + 1,
+            up_to=up_to,
+            batch=batch,
+            timeout=self._timeout,
+        )
+        records = []
         try:
-            start = after + 1
-            while True:
-                request = {"seq": start, "next_by_subj": subject_filter, "batch": batch}
-                await self._nc.publish(
-                    f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox
-                )
-                pending, last_seen = await self._drain_batch(subscription, records, up_to)
-                if pending == 0 or last_seen is None:
-                    return records
-                if up_to is not None and last_seen >= up_to:
-                    return records
-                start = last_seen + 1
+            async for message in messages:
+                envelope = Envelope.from_headers(message.headers, message.data)
+                event = self._registry.decode(envelope.type, envelope.data)
+                records.append(RecordedEvent(message.sequence, message.subject, envelope, event))
+        except LogUnreadable as exc:
+            raise StoreError(str(exc)) from exc
         finally:
-            await subscription.unsubscribe()
-
-    async def _drain_batch(
-        self, subscription: Any, records: list[RecordedEvent], up_to: int | None
-    ) -> tuple[int, int | None]:
-        last_seen: int | None = None
-        while True:
-            try:
-                message = await subscription.next_msg(timeout=self._timeout)
-            except (TimeoutError, NatsTimeoutError) as exc:
-                raise StoreError("the stream did not answer a read in time") from exc
-            headers = message.headers or {}
-            status = headers.get("Status")
-            if status == "404":
-                return 0, last_seen
-            if status == "204":
-                return int(headers.get("Nats-Num-Pending", "0")), last_seen
-            if status:
-                raise StoreError(f"direct get failed: {status} {headers.get('Description')}")
-            sequence = int(headers["Nats-Sequence"])
-            last_seen = sequence
-            if up_to is not None and sequence > up_to:
-                continue
-            envelope = Envelope.from_headers(headers, message.data)
-            event = self._registry.decode(envelope.type, envelope.data)
-            records.append(RecordedEvent(sequence, headers["Nats-Subject"], envelope, event))
+            await messages.aclose()
+        return records
 
 
 _NO_METADATA = Metadata()
