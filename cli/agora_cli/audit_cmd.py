@@ -78,6 +78,9 @@ async def _export(args: argparse.Namespace) -> int:
         outcome = "the output above is incomplete" if args.output == "-" else "nothing was written"
         print(f"agora: {exc}; {outcome}", file=sys.stderr)
         return USAGE
+    except OSError as exc:  # the output file: a missing directory, no permission, a full disk
+        print(f"agora: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return USAGE
     finally:
         await nc.close()
     where = "stdout" if args.output == "-" else args.output

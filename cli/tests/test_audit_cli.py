@@ -64,6 +64,9 @@ def test_refuses_an_unknown_stream_a_bad_until_and_a_file_that_is_no_export(
     assert "line 1 is not JSON" in capsys.readouterr().err
     assert main(["audit", "verify", str(tmp_path / "missing.jsonl")]) == 2
     assert "cannot read" in capsys.readouterr().err
+    nowhere = str(tmp_path / "no-such-directory" / "agenda.jsonl")
+    assert main(["audit", "--nats-url", nats_url, "export", "agenda", "-o", nowhere]) == 2
+    assert f"cannot write {nowhere}: No such file or directory" in capsys.readouterr().err
 
 
 @pytest.fixture
