@@ -6,6 +6,11 @@ never seen) and appended with that sequence as the expectation: when the server 
 the state was current, so a command on a fresh aggregate costs one round trip. When it is
 refused, or when the domain rejects the command on state not yet verified, the handler reads
 the events it missed and decides again, a bounded number of times.
+
+Idempotency is decided by history: the events a key produced are remembered with the digest
+of the request that sent it. The same key again with the same request answers what the first
+call answered, events included; with another request it is refused (``IdempotencyKeyReused``)
+instead of being taken for a retry of work that was never asked for.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Generic, TypeVar
 from prometheus_client import Counter, Histogram
 
 from .catalogue import DomainEvent
-from .decider import Decider, Rejected
+from .decider import Decider, InvalidCommand, Rejected
 from .metrics import APPEND_CONFLICTS, COMMAND_SECONDS, COMMANDS
 from .store import (
     AppendOutcomeUnknown,
@@ -47,6 +52,32 @@ class ConcurrencyError(Exception):
         self.attempts = attempts
 
 
+class IdempotencyKeyReused(InvalidCommand):
+    """A key sent again with a request other than the one it was first used for."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"the Idempotency-Key {key!r} was already used for a different request; "
+            "a retry must repeat the same request, a new request needs a new key"
+        )
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What one idempotency key did in a scope: its stream sequences, the digest of the
+    request that sent it (None when not known) and the events it produced."""
+
+    first: int
+    last: int
+    digest: str | None
+    events: tuple[DomainEvent, ...]
+
+    def check(self, key: str, digest: str | None) -> None:
+        if self.digest is not None and digest is not None and digest != self.digest:
+            raise IdempotencyKeyReused(key)
+
+
 @dataclass(frozen=True, slots=True)
 class CommandResult(Generic[S]):
     state: S
@@ -61,24 +92,29 @@ class ScopeState(Generic[S]):
     state: S
     last_sequence: int = 0
     count: int = 0
-    applied: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    applied: Mapping[str, Applied] = field(default_factory=dict)
 
     def advance(
         self,
         decider: Decider[S, C, DomainEvent],
-        events: list[tuple[int, DomainEvent, str | None]],
+        events: list[tuple[int, DomainEvent, str | None, str | None]],
     ) -> ScopeState[S]:
+        """The state after ``events``: (sequence, event, idempotency key, request digest)."""
         if not events:
             return self
         state = self.state
-        recorded: dict[str, tuple[int, int]] | None = None  # copied only when a key comes
-        for sequence, event, key in events:
+        recorded: dict[str, Applied] | None = None  # copied only when a key comes
+        for sequence, event, key, digest in events:
             state = decider.evolve(state, event)
             if key is not None:
                 if recorded is None:
                     recorded = dict(self.applied)
-                first, _ = recorded.get(key, (sequence, sequence))
-                recorded[key] = (first, sequence)
+                before = recorded.get(key)
+                recorded[key] = (
+                    Applied(sequence, sequence, digest, (event,))
+                    if before is None
+                    else Applied(before.first, sequence, before.digest, (*before.events, event))
+                )
         applied = self.applied if recorded is None else recorded
         return ScopeState(state, events[-1][0], self.count + len(events), applied)
 
@@ -142,10 +178,14 @@ class CommandHandler(Generic[S, C]):
     ) -> CommandResult[S]:
         entry = self._cached(scope)
         verified = False
+        digest = metadata.request_digest if metadata is not None else None
         for _ in range(self._max_attempts):
-            if idempotency_key is not None and idempotency_key in entry.applied:
-                first, last = entry.applied[idempotency_key]
-                return CommandResult(entry.state, (), first, last, duplicate=True)
+            applied = entry.applied.get(idempotency_key) if idempotency_key else None
+            if applied is not None and idempotency_key is not None:
+                applied.check(idempotency_key, digest)
+                return CommandResult(
+                    entry.state, applied.events, applied.first, applied.last, duplicate=True
+                )
             try:
                 events = list(self._decider.decide(entry.state, command))
             except Rejected:
@@ -173,7 +213,7 @@ class CommandHandler(Generic[S, C]):
             entry = entry.advance(
                 self._decider,
                 [
-                    (seq, event, idempotency_key)
+                    (seq, event, idempotency_key, digest)
                     for seq, event in zip(sequences, events, strict=True)
                 ],
             )
@@ -187,10 +227,26 @@ class CommandHandler(Generic[S, C]):
         records: list[RecordedEvent] = await self._store.read(scope, after=entry.last_sequence)
         entry = entry.advance(
             self._decider,
-            [(r.sequence, r.event, r.envelope.idempotencykey) for r in records],
+            [
+                (r.sequence, r.event, r.envelope.idempotencykey, r.envelope.requestdigest)
+                for r in records
+            ],
         )
         self._remember(scope, entry)
         return entry
+
+    async def recorded(self, scope: str, key: str | None, digest: str | None) -> Applied | None:
+        """What ``key`` already did in ``scope`` (the log's word, not only the cache's), for
+        a use case whose checks before the command would refuse a retry; raises
+        IdempotencyKeyReused when the key was sent with another request."""
+        if key is None:
+            return None
+        applied = self._cached(scope).applied.get(key)
+        if applied is None:
+            applied = (await self.load(scope)).applied.get(key)
+        if applied is not None:
+            applied.check(key, digest)
+        return applied
 
     def _cached(self, scope: str) -> ScopeState[S]:
         entry = self._cache.get(scope)
@@ -233,4 +289,11 @@ def _meters(context: str) -> _Meters:
     )
 
 
-__all__ = ["CommandHandler", "CommandResult", "ConcurrencyError", "ScopeState"]
+__all__ = [
+    "Applied",
+    "CommandHandler",
+    "CommandResult",
+    "ConcurrencyError",
+    "IdempotencyKeyReused",
+    "ScopeState",
+]

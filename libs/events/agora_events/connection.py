@@ -11,6 +11,7 @@ import logging
 from urllib.parse import urlsplit, urlunsplit
 
 import nats
+from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
 from nats.errors import NoServersError
 
@@ -52,3 +53,21 @@ async def connect(url: str, *, name: str, persistent: bool = False, timeout: flo
         nc.options["max_reconnect_attempts"] = -1
         nc.options["reconnect_time_wait"] = 1.0
     return nc
+
+
+def reactor_broker(url: str, *, name: str, graceful_timeout: float = 10.0) -> NatsBroker:
+    """FastStream's broker for a service's reactors: its own connection (FastStream makes
+    it on ``start``), failing fast the first time like ``connect``, then reconnecting for
+    as long as the process lives; stopping waits up to ``graceful_timeout`` for the event
+    in hand."""
+    return NatsBroker(
+        url,
+        name=name,
+        connect_timeout=2,
+        reconnect_time_wait=1,
+        max_reconnect_attempts=-1,
+        error_cb=_report,
+        graceful_timeout=graceful_timeout,
+        # FastStream's own line per message stays at debug; the reactors log what matters.
+        log_level=logging.DEBUG,
+    )

@@ -32,6 +32,7 @@ _KNOWN_EXTENSIONS = {
     "causationid",
     "aggregateversion",
     "idempotencykey",
+    "requestdigest",
 }
 
 
@@ -89,6 +90,8 @@ class Envelope:
     causationid: str | None = None
     aggregateversion: int | None = None
     idempotencykey: str | None = None
+    requestdigest: str | None = None
+    """What the idempotency key was bound to: a digest of the request that first used it."""
     traceparent: str | None = None
     tracestate: str | None = None
     extensions: Mapping[str, str] = field(default_factory=dict)
@@ -116,6 +119,8 @@ class Envelope:
             headers["ce-aggregateversion"] = str(self.aggregateversion)
         if self.idempotencykey is not None:
             headers["ce-idempotencykey"] = self.idempotencykey
+        if self.requestdigest is not None:
+            headers["ce-requestdigest"] = self.requestdigest
         for name, value in self.extensions.items():
             headers[PREFIX + name] = value
         headers["content-type"] = self.datacontenttype
@@ -165,6 +170,7 @@ class Envelope:
             causationid=attributes.get("causationid"),
             aggregateversion=_parse_int(aggregate_version),
             idempotencykey=attributes.get("idempotencykey"),
+            requestdigest=attributes.get("requestdigest"),
             traceparent=_optional_decode(lowered.get(TRACEPARENT)),
             tracestate=_optional_decode(lowered.get(TRACESTATE)),
             extensions=extensions,

@@ -1,25 +1,29 @@
-"""HTTP edge mechanisms every service shares: errors a person can act on, organiser auth,
-idempotency keys and the command acknowledgement."""
+"""HTTP edge mechanisms every service shares: errors a person can act on (one table from
+rejection kinds to statuses), organiser auth, idempotency keys bound to their request, the
+``?after=`` read-your-writes parameter and the command acknowledgement."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import logging
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Request, status
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from .catalogue import InvalidAggregateId
 from .commands import ConcurrencyError
-from .decider import Rejected
+from .decider import InvalidCommand, InvariantViolated, NotFound, Rejected
 from .metrics import metrics_router
 from .projections.runner import ReadModelBehind
 from .store import StoreError
 from .tracing import TraceMiddleware
+from .usecases import Caller, Outcome
 
 log = logging.getLogger("agora.http")
 
@@ -46,11 +50,31 @@ def _problem(code: int, error: str, reason: str) -> JSONResponse:
 
 _ERRORS = {401: "Unauthenticated", 403: "Forbidden", 404: "NotFound", 409: "Conflict"}
 
+REJECTION_STATUS: tuple[tuple[type[Rejected], int], ...] = (
+    (NotFound, 404),
+    (InvalidCommand, 422),
+    (InvariantViolated, 409),
+    (Rejected, 409),
+)
+"""The one table from the domain's rejection kinds to HTTP statuses; the first match wins."""
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem} for code in (401, 403, 404, 409, 422, 503)
+}
+"""The error answers every route may give, for the OpenAPI document."""
+
+
+def status_of(rejection: Rejected) -> int:
+    for kind, code in REJECTION_STATUS:
+        if isinstance(rejection, kind):
+            return code
+    raise AssertionError("unreachable: Rejected itself is in the table")
+
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Rejected)
     async def rejected(_: Request, exc: Rejected) -> JSONResponse:
-        return _problem(exc.status, type(exc).__name__, exc.reason)
+        return _problem(status_of(exc), type(exc).__name__, exc.reason)
 
     @app.exception_handler(InvalidAggregateId)
     async def bad_id(_: Request, exc: InvalidAggregateId) -> JSONResponse:
@@ -119,7 +143,63 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        min_length=1,
         max_length=200,
-        description="Send the same key when you retry a command; it is applied once.",
+        description="Send the same key when you retry a command; it is applied once. "
+        "The key is bound to the request: the same key with another request gets 422.",
     ),
 ]
+CorrelationId = Annotated[
+    str | None,
+    Header(
+        alias="X-Correlation-Id",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Carried by every event this command appends; one is made if left out.",
+    ),
+]
+After = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=2**63 - 1,  # what an SQL BIGINT holds; larger is no sequence anyway
+        description="A sequence a command answered: wait (bounded) until the read model has it",
+    ),
+]
+
+
+async def request_digest(request: Request) -> str:
+    """What a request asks for, independent of how it is spelled: method, path, query and
+    body (JSON compared as data, so key order and spacing do not matter)."""
+    body = await request.body()  # Starlette keeps it; the route reads it again for free
+    try:
+        canonical = json.dumps(
+            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    except (ValueError, UnicodeDecodeError):
+        canonical = body
+    query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
+    digest = hashlib.sha256(f"{request.method} {request.url.path}?{query}\n".encode())
+    digest.update(canonical)
+    return digest.hexdigest()[:32]
+
+
+async def caller_of(
+    request: Request, key: IdempotencyKey = None, correlation: CorrelationId = None
+) -> Caller:
+    """The caller of a command request; its actor is set by the route that knows it."""
+    digest = await request_digest(request) if key is not None else None
+    return Caller(key=key, digest=digest, correlation_id=correlation)
+
+
+CallerOf = Annotated[Caller, Depends(caller_of)]
+
+
+def accepted(outcome: Outcome) -> CommandAccepted:
+    return CommandAccepted(
+        ids=outcome.ids,
+        sequence=outcome.sequence,
+        events=outcome.events,
+        duplicate=outcome.duplicate,
+    )

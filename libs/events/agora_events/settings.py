@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_ORGANISER_TOKEN = "local-organiser-token"
@@ -24,8 +24,25 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     organiser_token: SecretStr = SecretStr(LOCAL_ORGANISER_TOKEN)
+    database_schema: str | None = Field(
+        default=None, description="PostgreSQL only: keep the read model in this schema"
+    )
     read_your_writes_timeout: float = 2.0
     run_projections: bool = True
+    run_reactors: bool = Field(
+        default=True, description="false runs a replica without the service's reactors"
+    )
+    stream_replicas: int = Field(
+        default=1, ge=1, le=5, description="replicas of the service's stream when it creates it"
+    )
+    nats_connect_timeout: float = Field(
+        default=5.0, gt=0, description="seconds the first connection to NATS may take"
+    )
+    shutdown_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        description="seconds a stop may take after SIGTERM before the process exits anyway",
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> ServiceSettings:

@@ -87,6 +87,7 @@ class Metadata:
     actor: str | None = None
     correlation_id: str | None = None
     causation_id: str | None = None
+    request_digest: str | None = None
     traceparent: str | None = None
     tracestate: str | None = None
 
@@ -192,6 +193,7 @@ class EventStore:
                     causationid=metadata.causation_id,
                     aggregateversion=base_count + index + 1,
                     idempotencykey=idempotency_key,
+                    requestdigest=metadata.request_digest if idempotency_key else None,
                     traceparent=metadata.traceparent,
                     tracestate=metadata.tracestate,
                 )

@@ -7,28 +7,20 @@ read model has caught up with a write.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Annotated, Any, Protocol
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_events.contracts.agenda import PersonRole, SessionKind, WorkshopRef
-from agora_events.http import (
-    CommandAccepted,
-    IdempotencyKey,
-    Problem,
-    install_edges,
-    organiser_guard,
-)
-from agora_events.projections.runner import ReadModelBehind
+from agora_events.http import CallerOf, CommandAccepted, accepted, organiser_guard
+from agora_events.service import Reader, commands_of
+from agora_events.usecases import Caller
 
 from . import ical, queries
-from .application import AgendaCommands, Outcome, SessionRef
+from .application import AgendaCommands, SessionRef
 from .domain import (
     AddRoom,
     AssignPerson,
@@ -52,18 +44,6 @@ ID = Field(pattern=ID_PATTERN, examples=["2025-ws5-s3"])
 TEXT = Field(min_length=1, max_length=500)
 NAME = Field(min_length=1, max_length=200)
 MAX_PROGRAMME_BYTES = 2_000_000
-
-
-class Runtime(Protocol):
-    """What the routes need from the running process (wired in ``main``)."""
-
-    commands: AgendaCommands
-
-    def session(self) -> AbstractAsyncContextManager[AsyncSession]: ...
-
-    async def wait_for(self, sequence: int) -> None: ...
-
-    async def readiness(self) -> tuple[bool, dict[str, Any]]: ...
 
 
 # -- request bodies ------------------------------------------------------------------------
@@ -178,54 +158,14 @@ class PublishBody(Body):
     label: str = Field(min_length=1, max_length=200, examples=["Final programme"])
 
 
-class Health(BaseModel):
-    status: str
-    checks: dict[str, Any] = {}
-
-
 # -- wiring --------------------------------------------------------------------------------
 
-
-def runtime(request: Request) -> Runtime:
-    found: Runtime = request.app.state.runtime
-    return found
+Commands = Annotated[AgendaCommands, Depends(commands_of(AgendaCommands))]
+ORGANISER = "organiser"
 
 
-RuntimeDep = Annotated[Runtime, Depends(runtime)]
-After = Annotated[
-    int | None,
-    Query(
-        ge=0,
-        le=2**63 - 1,  # what an SQL BIGINT holds; larger is no sequence anyway
-        description="Wait until the read model has reached this stream sequence",
-    ),
-]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (401, 403, 404, 409, 422, 503)
-}
-
-
-async def reader(rt: RuntimeDep, after: After = None) -> AsyncIterator[AsyncSession]:
-    if after is not None:
-        await rt.wait_for(after)
-    async with rt.session() as db:
-        yield db
-
-
-Reader = Annotated[AsyncSession, Depends(reader)]
-
-
-def accepted(outcome: Outcome) -> CommandAccepted:
-    return CommandAccepted(
-        ids=outcome.ids,
-        sequence=outcome.sequence,
-        events=outcome.events,
-        duplicate=outcome.duplicate,
-    )
-
-
-async def run(rt: Runtime, command: Command, key: str | None) -> CommandAccepted:
-    return accepted(await rt.commands.execute(command, idempotency_key=key, actor="organiser"))
+async def run(commands: AgendaCommands, command: Command, caller: Caller) -> CommandAccepted:
+    return accepted(await commands.execute(command, caller.acting_as(ORGANISER)))
 
 
 class ImportAccepted(CommandAccepted):
@@ -236,8 +176,8 @@ class ImportAccepted(CommandAccepted):
     cancelled: list[SessionRef] = []
 
 
-async def run_import(rt: Runtime, command: Command, key: str | None) -> ImportAccepted:
-    outcome = await rt.commands.execute(command, idempotency_key=key, actor="organiser")
+async def run_import(commands: AgendaCommands, command: Command, caller: Caller) -> ImportAccepted:
+    outcome = await commands.execute(command, caller.acting_as(ORGANISER))
     return ImportAccepted(
         **accepted(outcome).model_dump(),
         missing=list(outcome.missing),
@@ -249,21 +189,21 @@ async def run_import(rt: Runtime, command: Command, key: str | None) -> ImportAc
 
 
 def writes(token: Callable[[], str]) -> APIRouter:
-    router = APIRouter(
-        dependencies=[Depends(organiser_guard(token))], responses=ERRORS, tags=["commands"]
-    )
+    router = APIRouter(dependencies=[Depends(organiser_guard(token))], tags=["commands"])
 
     @router.post("/editions", status_code=201)
     async def plan_edition(
-        body: PlanEditionBody, rt: RuntimeDep, key: IdempotencyKey = None
+        body: PlanEditionBody, commands: Commands, caller: CallerOf
     ) -> CommandAccepted:
-        return await run(rt, PlanEdition(**body.model_dump()), key)
+        return await run(commands, PlanEdition(**body.model_dump()), caller)
 
     @router.patch("/editions/{edition_id}")
     async def change_edition(
-        edition_id: str, body: ChangeEditionBody, rt: RuntimeDep, key: IdempotencyKey = None
+        edition_id: str, body: ChangeEditionBody, commands: Commands, caller: CallerOf
     ) -> CommandAccepted:
-        return await run(rt, ChangeEditionDetails(edition_id=edition_id, **body.model_dump()), key)
+        return await run(
+            commands, ChangeEditionDetails(edition_id=edition_id, **body.model_dump()), caller
+        )
 
     @router.post(
         "/editions/import",
@@ -274,8 +214,8 @@ def writes(token: Callable[[], str]) -> APIRouter:
     )
     async def import_edition(
         request: Request,
-        rt: RuntimeDep,
-        key: IdempotencyKey = None,
+        commands: Commands,
+        caller: CallerOf,
         bundled: Annotated[
             str | None, Query(description="Import a programme shipped with the service")
         ] = None,
@@ -306,31 +246,31 @@ def writes(token: Callable[[], str]) -> APIRouter:
             except UnicodeDecodeError:
                 raise ProgrammeError("the programme must be UTF-8 text") from None
             command = parse_edition(text, source="request body", cancel_missing=cancel_missing)
-        return await run_import(rt, command, key)
+        return await run_import(commands, command, caller)
 
     @router.post("/editions/{edition_id}/rooms", status_code=201)
     async def add_room(
-        edition_id: str, body: AddRoomBody, rt: RuntimeDep, key: IdempotencyKey = None
+        edition_id: str, body: AddRoomBody, commands: Commands, caller: CallerOf
     ) -> CommandAccepted:
-        return await run(rt, AddRoom(edition_id=edition_id, **body.model_dump()), key)
+        return await run(commands, AddRoom(edition_id=edition_id, **body.model_dump()), caller)
 
     @router.put("/rooms/{room_id}/capacity")
     async def change_capacity(
-        room_id: str, body: CapacityBody, rt: RuntimeDep, key: IdempotencyKey = None
+        room_id: str, body: CapacityBody, commands: Commands, caller: CallerOf
     ) -> CommandAccepted:
         return await run(
-            rt, ChangeRoomCapacity(room_id, body.capacity, body.capacity_estimated), key
+            commands, ChangeRoomCapacity(room_id, body.capacity, body.capacity_estimated), caller
         )
 
     @router.put("/rooms/{room_id}/name")
     async def rename_room(
-        room_id: str, body: RoomNameBody, rt: RuntimeDep, key: IdempotencyKey = None
+        room_id: str, body: RoomNameBody, commands: Commands, caller: CallerOf
     ) -> CommandAccepted:
-        return await run(rt, RenameRoom(room_id, body.name), key)
+        return await run(commands, RenameRoom(room_id, body.name), caller)
 
     @router.post("/editions/{edition_id}/sessions", status_code=201)
     async def schedule(
-        edition_id: str, body: ScheduleBody, rt: RuntimeDep, key: IdempotencyKey = None
+        edition_id: str, body: ScheduleBody, commands: Commands, caller: CallerOf
     ) -> CommandAccepted:
         command = ScheduleSession(
             session_id=body.session_id,
@@ -344,19 +284,19 @@ def writes(token: Callable[[], str]) -> APIRouter:
             capacity=body.capacity,
             people=tuple(p.person() for p in body.people),
         )
-        return await run(rt, command, key)
+        return await run(commands, command, caller)
 
     @router.post("/sessions/{session_id}/move")
     async def move(
-        session_id: str, body: MoveBody, rt: RuntimeDep, key: IdempotencyKey = None
+        session_id: str, body: MoveBody, commands: Commands, caller: CallerOf
     ) -> CommandAccepted:
         return await run(
-            rt, MoveSession(session_id, body.starts_at, body.ends_at, body.room_id), key
+            commands, MoveSession(session_id, body.starts_at, body.ends_at, body.room_id), caller
         )
 
     @router.patch("/sessions/{session_id}")
     async def change_details(
-        session_id: str, body: DetailsBody, rt: RuntimeDep, key: IdempotencyKey = None
+        session_id: str, body: DetailsBody, commands: Commands, caller: CallerOf
     ) -> CommandAccepted:
         command = ChangeSessionDetails(
             session_id=session_id,
@@ -367,42 +307,43 @@ def writes(token: Callable[[], str]) -> APIRouter:
             capacity=body.capacity,
             clear_capacity=body.clear_capacity,
         )
-        return await run(rt, command, key)
+        return await run(commands, command, caller)
 
     @router.put("/sessions/{session_id}/people/{person_id}")
     async def assign(
         session_id: str,
         person_id: Annotated[str, ID],
         body: AssignBody,
-        rt: RuntimeDep,
-        key: IdempotencyKey = None,
+        commands: Commands,
+        caller: CallerOf,
     ) -> CommandAccepted:
         person = Person(person_id, body.name, body.role, body.title)
-        return await run(rt, AssignPerson(session_id, person), key)
+        return await run(commands, AssignPerson(session_id, person), caller)
 
     @router.delete("/sessions/{session_id}/people/{person_id}")
     async def remove(
-        session_id: str, person_id: str, rt: RuntimeDep, key: IdempotencyKey = None
+        session_id: str, person_id: str, commands: Commands, caller: CallerOf
     ) -> CommandAccepted:
-        return await run(rt, RemovePerson(session_id, person_id), key)
+        return await run(commands, RemovePerson(session_id, person_id), caller)
 
     @router.post("/sessions/{session_id}/cancel")
     async def cancel(
-        session_id: str, body: CancelBody, rt: RuntimeDep, key: IdempotencyKey = None
+        session_id: str, body: CancelBody, commands: Commands, caller: CallerOf
     ) -> CommandAccepted:
-        return await run(rt, CancelSession(session_id, body.reason), key)
+        return await run(commands, CancelSession(session_id, body.reason), caller)
 
     @router.post("/editions/{edition_id}/versions", status_code=201)
     async def publish(
-        edition_id: str, body: PublishBody, rt: RuntimeDep, key: IdempotencyKey = None
+        edition_id: str, body: PublishBody, commands: Commands, caller: CallerOf
     ) -> CommandAccepted:
-        return accepted(await rt.commands.publish(edition_id, body.label, idempotency_key=key))
+        outcome = await commands.publish(edition_id, body.label, caller.acting_as(ORGANISER))
+        return accepted(outcome)
 
     return router
 
 
 def reads() -> APIRouter:
-    router = APIRouter(responses=ERRORS, tags=["queries"])
+    router = APIRouter(tags=["queries"])
 
     @router.get("/editions")
     async def editions(db: Reader) -> list[queries.EditionSummary]:
@@ -507,45 +448,5 @@ def _calendar_response(body: bytes, filename: str) -> Response:
     )
 
 
-def health() -> APIRouter:
-    router = APIRouter(tags=["health"])
-
-    @router.get("/healthz")
-    async def healthz() -> Health:
-        """Liveness: the process answers."""
-        return Health(status="ok")
-
-    @router.get("/readyz", responses={503: {"model": Health}})
-    async def readyz(rt: RuntimeDep) -> JSONResponse:
-        """Readiness: NATS is connected and the projections are caught up enough."""
-        ready, checks = await rt.readiness()
-        health = Health(status="ready" if ready else "not ready", checks=checks)
-        return JSONResponse(health.model_dump(mode="json"), status_code=200 if ready else 503)
-
-    return router
-
-
-def create_app(
-    settings: AgendaSettings,
-    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
-) -> FastAPI:
-    app = FastAPI(
-        title="Agora agenda",
-        version="1",
-        summary="Forum editions, rooms, sessions, speakers and published schedule versions.",
-        lifespan=lifespan,
-    )
-    install_edges(app)
-
-    @app.exception_handler(ReadModelBehind)
-    async def behind(_: Request, exc: ReadModelBehind) -> JSONResponse:
-        return JSONResponse(
-            status_code=503,
-            content={"error": "ReadModelBehind", "reason": str(exc)},
-            headers={"Retry-After": str(exc.retry_after)},
-        )
-
-    app.include_router(health())
-    app.include_router(writes(settings.organiser_token.get_secret_value))
-    app.include_router(reads())
-    return app
+def routers(settings: AgendaSettings) -> Sequence[APIRouter]:
+    return [writes(settings.organiser_token.get_secret_value), reads()]

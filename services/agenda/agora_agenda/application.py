@@ -2,21 +2,23 @@
 
 Every agenda command shares one consistency scope, ``agenda.>``, because its rules span
 sessions. The handler caches the decided state and reads only the events it missed; the
-store guards the whole stream with ``Nats-Expected-Last-Subject-Sequence-Subject``.
+store guards the whole stream with ``Nats-Expected-Last-Subject-Sequence-Subject``. Within
+one process, commands queue for that scope (``UseCases``) instead of racing each other into
+optimistic retries; across processes the store's guard decides.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
-from agora_events.catalogue import DomainEvent
 from agora_events.commands import CommandHandler
 from agora_events.contracts.agenda import SessionCancelled
-from agora_events.store import EventStore, Metadata
+from agora_events.store import EventStore
+from agora_events.usecases import SYSTEM, Caller, UseCases, outcome_of
+from agora_events.usecases import Outcome as CommandOutcome
 
 from .domain import (
     Agenda,
@@ -39,15 +41,11 @@ class SessionRef:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(CommandOutcome):
     """What a command did. For an import, ``missing`` lists the edition's sessions that are
     still scheduled although the file does not list them, and ``cancelled`` those the import
     cancelled for that reason (``cancel_missing``)."""
 
-    ids: dict[str, str]
-    sequence: int
-    events: list[str]
-    duplicate: bool = False
     missing: tuple[SessionRef, ...] = ()
     cancelled: tuple[SessionRef, ...] = ()
 
@@ -66,8 +64,9 @@ def ids_of(command: Command) -> dict[str, str]:
     return ids
 
 
-class AgendaCommands:
+class AgendaCommands(UseCases):
     def __init__(self, store: EventStore, *, clock: Callable[[], datetime] | None = None) -> None:
+        super().__init__()
         self._handler: CommandHandler[Agenda, Command] = CommandHandler(
             store, agenda_decider, scope_of=lambda _: SCOPE
         )
@@ -76,23 +75,9 @@ class AgendaCommands:
     def now(self) -> datetime:
         return self._clock()
 
-    async def execute(
-        self,
-        command: Command,
-        *,
-        idempotency_key: str | None = None,
-        actor: str | None = None,
-        correlation_id: str | None = None,
-    ) -> Outcome:
-        command_id = uuid.uuid4().hex
-        metadata = Metadata(
-            actor=actor,
-            correlation_id=correlation_id or command_id,
-            causation_id=command_id,
-        )
-        result = await self._handler.handle(
-            command, idempotency_key=idempotency_key, metadata=metadata
-        )
+    async def execute(self, command: Command, caller: Caller = SYSTEM) -> Outcome:
+        self.accept(caller)
+        result = await self.run(self._handler, SCOPE, command, caller)
         missing: tuple[SessionRef, ...] = ()
         cancelled: tuple[SessionRef, ...] = ()
         if isinstance(command, ImportEdition):
@@ -104,11 +89,12 @@ class AgendaCommands:
                 for e in result.events
                 if isinstance(e, SessionCancelled)
             )
+        answer = outcome_of(ids_of(command), [result])
         outcome = Outcome(
-            ids=ids_of(command),
-            sequence=result.last_sequence,
-            events=[_type(event) for event in result.events],
-            duplicate=result.duplicate,
+            ids=answer.ids,
+            sequence=answer.sequence,
+            events=answer.events,
+            duplicate=answer.duplicate,
             missing=missing,
             cancelled=cancelled,
         )
@@ -116,7 +102,7 @@ class AgendaCommands:
             "command handled",
             extra={
                 "command": type(command).__name__,
-                "command_id": command_id,
+                "command_id": caller.command_id,
                 "ids": outcome.ids,
                 "events": len(outcome.events),
                 "sequence": outcome.sequence,
@@ -127,16 +113,10 @@ class AgendaCommands:
         )
         return outcome
 
-    async def publish(
-        self, edition_id: str, label: str, *, idempotency_key: str | None = None
-    ) -> Outcome:
+    async def publish(self, edition_id: str, label: str, caller: Caller = SYSTEM) -> Outcome:
         command = PublishSchedule(edition_id=edition_id, label=label, published_at=self.now())
-        return await self.execute(command, idempotency_key=idempotency_key, actor="organiser")
+        return await self.execute(command, caller)
 
     async def state(self) -> Agenda:
         """The agenda as the log holds it now."""
         return (await self._handler.load(SCOPE)).state
-
-
-def _type(event: DomainEvent) -> str:
-    return event.meta.type

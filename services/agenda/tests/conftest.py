@@ -19,8 +19,7 @@ from agora_agenda.domain import (
     Person,
     PlanEdition,
     ScheduleSession,
-    decide,
-    fold,
+    agenda_decider,
 )
 from agora_agenda.projections import all_projections
 from agora_events.catalogue import DomainEvent, catalogue
@@ -28,6 +27,7 @@ from agora_events.contracts.agenda import WorkshopRef
 from agora_events.envelope import Envelope
 from agora_events.projections import EventContext
 from agora_events.store import matches
+from agora_events.testing import history_of
 
 ZONE = ZoneInfo("Asia/Samarkand")
 
@@ -101,21 +101,12 @@ class Build:
 
     def history(self, *commands: Command) -> list[DomainEvent]:
         """The events of the edition and its rooms, then of ``commands``, decided in turn."""
-        return events_of(self.plan(), *self.rooms(), *commands)
+        return history_of(agenda_decider, self.plan(), *self.rooms(), *commands)
 
     @staticmethod
     def events_of(*commands: Command, state: Agenda | None = None) -> list[DomainEvent]:
-        return events_of(*commands, state=state)
-
-
-def events_of(*commands: Command, state: Agenda | None = None) -> list[DomainEvent]:
-    current = state or Agenda()
-    events: list[DomainEvent] = []
-    for command in commands:
-        new = decide(current, command)
-        current = fold(current, new)
-        events += new
-    return events
+        """The events of ``commands`` alone, decided in turn on ``state``."""
+        return history_of(agenda_decider, *commands, state=state)
 
 
 @pytest.fixture

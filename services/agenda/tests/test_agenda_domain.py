@@ -22,6 +22,7 @@ from agora_agenda.domain import (
     agenda_decider,
     diff,
 )
+from agora_events.catalogue import catalogue
 from agora_events.contracts.agenda import (
     PersonAssigned,
     PersonRemoved,
@@ -413,6 +414,16 @@ def test_a_session_both_moved_and_retitled_is_listed_as_both():
         (),
         (),
     )
+
+
+# -- the aggregate's events ------------------------------------------------------------------
+
+
+def test_the_agenda_records_every_event_of_the_agenda_context():
+    # mypy checks that evolve handles every member of AgendaEvent; this checks that the union
+    # lists every event the agenda context publishes.
+    published = {model for model in catalogue.models() if model.meta.context == "agenda"}
+    assert set(agenda_decider.events) == published
 
 
 def _t(hour: int) -> datetime:

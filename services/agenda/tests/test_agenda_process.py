@@ -150,5 +150,5 @@ async def test_serve_answers_and_stops_cleanly_on_sigterm(nats_client, nats_url,
         code = await process.wait()
     assert code == 0
     lines += [json.loads(line) for line in rest.decode().splitlines()]
-    assert any(entry["message"] == "agenda stopping" for entry in lines)
+    assert [entry["message"] for entry in lines][-2:] == ["stopping", "stopped"]
     assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in lines)

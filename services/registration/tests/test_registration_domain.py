@@ -6,11 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from agora_events.catalogue import DomainEvent
 from agora_events.contracts.agenda import (
     RoomAdded,
     RoomCapacityChanged,
     SessionCancelled,
     SessionDetailsChanged,
+    SessionKind,
     SessionMoved,
     SessionScheduled,
 )
@@ -37,7 +39,7 @@ from agora_events.contracts.registration import (
     Waitlisted,
 )
 from agora_events.decider import InvalidCommand, InvariantViolated, NotFound
-from agora_events.testing import given
+from agora_events.testing import ForeignEvent, Scenario, given
 from agora_registration.domain import (
     Amend,
     Approve,
@@ -45,10 +47,16 @@ from agora_registration.domain import (
     CheckOut,
     ClaimPlace,
     Enrol,
+    EnrolmentCommand,
+    EnrolmentEvent,
+    Participant,
+    ParticipantCommand,
+    ParticipantEvent,
     Register,
     Reject,
     ReleasePlace,
     RescheduleClaim,
+    SessionEnrolment,
     SessionTerms,
     SyncSession,
     Unenrol,
@@ -93,7 +101,7 @@ def registered(pid: str = ANA, **overrides: object) -> ParticipantRegistered:
     return ParticipantRegistered.model_validate(fields | overrides)
 
 
-def approved(pid: str = ANA, issue: int = 1) -> list[object]:
+def approved(pid: str = ANA, issue: int = 1) -> list[ParticipantEvent]:
     return [
         AccreditationApproved(participant_id=pid),
         BadgeIssued(
@@ -116,11 +124,13 @@ def claimed(session: str, window: Window, claim: int = 1, pid: str = ANA) -> Pla
     )
 
 
-def terms(capacity: int = 2, window: Window = MORNING, kind: str = "workshop_session") -> object:
+def terms(
+    capacity: int = 2, window: Window = MORNING, kind: SessionKind = "workshop_session"
+) -> SessionTermsRecorded:
     return SessionTermsRecorded(
         session_id=WS,
         edition_id="unpsf-2025",
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         title="Workshop 5, session 1",
         room_id="workshop-room-5",
         starts_at=window.starts_at,
@@ -140,12 +150,16 @@ def session_terms(capacity: int = 2, window: Window = MORNING) -> SessionTerms:
     )
 
 
-def participant(*history: object):  # type: ignore[no-untyped-def]
-    return given(participant_decider, *history)  # type: ignore[arg-type]
+ParticipantScenario = Scenario[Participant, ParticipantCommand, DomainEvent]
+SessionScenario = Scenario[SessionEnrolment, EnrolmentCommand, DomainEvent]
 
 
-def session(*history: object):  # type: ignore[no-untyped-def]
-    return given(enrolment_decider, *history)  # type: ignore[arg-type]
+def participant(*history: ParticipantEvent) -> ParticipantScenario:
+    return given(participant_decider, *history)
+
+
+def session(*history: EnrolmentEvent) -> SessionScenario:
+    return given(enrolment_decider, *history)
 
 
 # -- registering ---------------------------------------------------------------------------
@@ -228,7 +242,7 @@ def test_refuses_commands_for_an_unknown_participant() -> None:
 
 
 def test_approval_issues_a_badge_numbered_after_the_participant() -> None:
-    participant(registered()).when(Approve(ANA)).then(*approved())  # type: ignore[arg-type]
+    participant(registered()).when(Approve(ANA)).then(*approved())
 
 
 def test_refuses_to_approve_twice() -> None:
@@ -238,8 +252,11 @@ def test_refuses_to_approve_twice() -> None:
 
 
 def test_an_organiser_may_overturn_a_rejection() -> None:
-    history = [registered(), AccreditationRejected(participant_id=ANA, reason="no invitation")]
-    participant(*history).when(Approve(ANA)).then(*approved())  # type: ignore[arg-type]
+    history: list[ParticipantEvent] = [
+        registered(),
+        AccreditationRejected(participant_id=ANA, reason="no invitation"),
+    ]
+    participant(*history).when(Approve(ANA)).then(*approved())
 
 
 def test_rejection_needs_a_reason() -> None:
@@ -377,7 +394,10 @@ def test_refuses_check_in_of_a_withdrawn_participant() -> None:
 
 
 def test_refuses_check_in_of_a_rejected_participant_and_gives_the_reason() -> None:
-    history = [registered(), AccreditationRejected(participant_id=ANA, reason="no invitation")]
+    history: list[ParticipantEvent] = [
+        registered(),
+        AccreditationRejected(participant_id=ANA, reason="no invitation"),
+    ]
     participant(*history).when(CheckIn(ANA, "Gate A", at(8))).then_rejects(
         InvariantViolated, "rejected (no invitation)"
     )
@@ -515,7 +535,7 @@ def test_enrols_while_places_are_free() -> None:
 
 
 def test_a_full_session_puts_newcomers_on_the_waitlist_in_order() -> None:
-    history = [
+    history: list[EnrolmentEvent] = [
         terms(capacity=1),
         Enrolled(session_id=WS, participant_id=ANA, claim=1),
         Waitlisted(session_id=WS, participant_id=BO, claim=1, position=1),
@@ -526,12 +546,12 @@ def test_a_full_session_puts_newcomers_on_the_waitlist_in_order() -> None:
 
 
 def test_refuses_double_enrolment() -> None:
-    history = [terms(), Enrolled(session_id=WS, participant_id=ANA, claim=1)]
+    history: list[EnrolmentEvent] = [terms(), Enrolled(session_id=WS, participant_id=ANA, claim=1)]
     session(*history).when(Enrol(WS, ANA, 1)).then_rejects(InvariantViolated, "already enrolled")
 
 
 def test_refuses_to_waitlist_someone_twice_and_tells_their_position() -> None:
-    history = [
+    history: list[EnrolmentEvent] = [
         terms(capacity=1),
         Enrolled(session_id=WS, participant_id=ANA, claim=1),
         Waitlisted(session_id=WS, participant_id=BO, claim=1, position=1),
@@ -544,7 +564,7 @@ def test_refuses_enrolment_in_a_session_the_agenda_never_announced() -> None:
 
 
 def test_refuses_enrolment_in_a_cancelled_session() -> None:
-    history = [terms(), EnrolmentClosed(session_id=WS, reason="speaker ill")]
+    history: list[EnrolmentEvent] = [terms(), EnrolmentClosed(session_id=WS, reason="speaker ill")]
     session(*history).when(Enrol(WS, ANA, 1)).then_rejects(InvariantViolated, "speaker ill")
 
 
@@ -555,7 +575,7 @@ def test_refuses_enrolment_in_a_session_that_is_no_longer_a_workshop() -> None:
 
 
 def test_leaving_gives_the_place_to_the_first_on_the_waitlist() -> None:
-    history = [
+    history: list[EnrolmentEvent] = [
         terms(capacity=1),
         Enrolled(session_id=WS, participant_id=ANA, claim=1),
         Waitlisted(session_id=WS, participant_id=BO, claim=4, position=1),
@@ -568,7 +588,7 @@ def test_leaving_gives_the_place_to_the_first_on_the_waitlist() -> None:
 
 
 def test_leaving_the_waitlist_promotes_nobody() -> None:
-    history = [
+    history: list[EnrolmentEvent] = [
         terms(capacity=1),
         Enrolled(session_id=WS, participant_id=ANA, claim=1),
         Waitlisted(session_id=WS, participant_id=BO, claim=1, position=1),
@@ -579,12 +599,12 @@ def test_leaving_the_waitlist_promotes_nobody() -> None:
 
 
 def test_a_late_release_of_an_old_claim_keeps_the_newer_place() -> None:
-    history = [terms(), Enrolled(session_id=WS, participant_id=ANA, claim=2)]
+    history: list[EnrolmentEvent] = [terms(), Enrolled(session_id=WS, participant_id=ANA, claim=2)]
     session(*history).when(Unenrol(WS, ANA, 1)).then()
 
 
 def test_leaving_twice_changes_nothing_the_second_time() -> None:
-    history = [
+    history: list[EnrolmentEvent] = [
         terms(),
         Enrolled(session_id=WS, participant_id=ANA, claim=1),
         Unenrolled(session_id=WS, participant_id=ANA, claim=1),
@@ -593,20 +613,20 @@ def test_leaving_twice_changes_nothing_the_second_time() -> None:
 
 
 def test_a_larger_capacity_promotes_the_waitlist_in_order() -> None:
-    history = [
+    history: list[EnrolmentEvent] = [
         terms(capacity=1),
         Enrolled(session_id=WS, participant_id=ANA, claim=1),
         Waitlisted(session_id=WS, participant_id=BO, claim=1, position=1),
         Waitlisted(session_id=WS, participant_id=CY, claim=1, position=2),
     ]
     session(*history).when(SyncSession(WS, session_terms(capacity=2))).then(
-        terms(capacity=2),  # type: ignore[arg-type]
+        terms(capacity=2),
         PromotedFromWaitlist(session_id=WS, participant_id=BO, claim=1),
     )
 
 
 def test_a_smaller_capacity_keeps_everyone_enrolled_and_fills_no_more() -> None:
-    history = [
+    history: list[EnrolmentEvent] = [
         terms(capacity=2),
         Enrolled(session_id=WS, participant_id=ANA, claim=1),
         Enrolled(session_id=WS, participant_id=BO, claim=1),
@@ -629,7 +649,7 @@ def test_ignores_sessions_that_are_not_workshops() -> None:
 
 
 def test_cancellation_closes_the_session_and_releases_everyone() -> None:
-    history = [
+    history: list[EnrolmentEvent] = [
         terms(capacity=1),
         Enrolled(session_id=WS, participant_id=ANA, claim=1),
         Waitlisted(session_id=WS, participant_id=BO, claim=3, position=1),
@@ -644,6 +664,11 @@ def test_cancellation_closes_the_session_and_releases_everyone() -> None:
             ),
         )
     )
+
+
+def test_a_participant_event_is_not_enrolment_history() -> None:
+    with pytest.raises(ForeignEvent, match="ParticipantRegistered"):
+        given(enrolment_decider, registered())
 
 
 # -- reading the agenda --------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Test helpers the services share: given/when/then on deciders, and a real-NATS harness."""
 
-from .scenario import Scenario, given
+from .scenario import ForeignEvent, Scenario, given, given_commands, history_of
 
-__all__ = ["Scenario", "given"]
+__all__ = ["ForeignEvent", "Scenario", "given", "given_commands", "history_of"]

@@ -2,6 +2,10 @@
 
 given(session_decider, SessionScheduled(...)).when(MoveSession(...)).then(SessionMoved(...))
 given(session_decider).when(MoveSession(...)).then_rejects(NotFound, "no session")
+given_commands(agenda_decider, PlanEdition(...), AddRoom(...)).when(...)   # history decided
+
+A given event the decider's aggregate does not record (a ``ParticipantRegistered`` handed to
+the enrolment decider) fails the test at once instead of being silently folded away.
 """
 
 from __future__ import annotations
@@ -18,10 +22,24 @@ E = TypeVar("E")
 R = TypeVar("R", bound=Rejected)
 
 
+class ForeignEvent(AssertionError):
+    """A given event that belongs to another decider's aggregate."""
+
+
 @dataclass(frozen=True)
 class Scenario(Generic[S, C, E]):
     decider: Decider[S, C, E]
     history: Sequence[E] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        foreign = [event for event in self.history if not self.decider.records(event)]
+        if foreign:
+            names = ", ".join(sorted({type(event).__name__ for event in foreign}))
+            known = ", ".join(sorted(kind.__name__ for kind in self.decider.events))
+            raise ForeignEvent(
+                f"given events this decider's aggregate does not record: {names} "
+                f"(it records {known})"
+            )
 
     @property
     def state(self) -> S:
@@ -75,3 +93,20 @@ class Outcome(Generic[S, C, E]):
 
 def given(decider: Decider[S, C, E], *history: E) -> Scenario[S, C, E]:
     return Scenario(decider, tuple(history))
+
+
+def history_of(decider: Decider[S, C, E], *commands: C, state: S | None = None) -> list[E]:
+    """The events ``commands`` yield when decided one after another, each on the state the
+    ones before it left. A command the decider refuses fails loudly: a history is a fixture."""
+    current = decider.initial_state() if state is None else state
+    events: list[E] = []
+    for command in commands:
+        produced = list(decider.decide(current, command))
+        current = decider.fold(produced, current)
+        events += produced
+    return events
+
+
+def given_commands(decider: Decider[S, C, E], *commands: C) -> Scenario[S, C, E]:
+    """A scenario whose history is what ``commands`` yield, decided in turn."""
+    return Scenario(decider, tuple(history_of(decider, *commands)))

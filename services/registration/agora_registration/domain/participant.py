@@ -1,18 +1,9 @@
-"""Registration's rules, pure: commands, state, ``decide`` and ``evolve``. No I/O here.
+"""The participant, pure: a person's registration, accreditation, badge, presence at the
+venue, and the *claims*: the session times they hold a place in. Consistency scope
+``registration.participant.<id>.*``.
 
-Two consistency scopes:
-
-* a **participant** (``registration.participant.<id>.*``): accreditation, badge, presence at
-  the venue, and the *claims*: the session times the participant holds a place in. The rule
-  "no two places in sessions that overlap" lives here, so concurrent enrolments of one person
-  are serialised by this scope's optimistic concurrency;
-* a **session enrolment** (``registration.enrolment.<session_id>.*``): the terms learnt from
-  the agenda (time, capacity), the roster and the ordered waitlist. Capacity and promotion
-  live here.
-
-An enrolment claims on the participant first, then takes a place on the session; leaving
-gives up the place first, then the claim. So a roster entry always has a claim behind it,
-and the overlap rule on claims covers every roster and waitlist. Each claim has a number
+The rule "no two places in sessions that overlap" lives here, so concurrent enrolments of
+one person are serialised by this scope's optimistic concurrency. Each claim has a number
 (a fencing token) that roster entries carry: a late release for an old claim can never
 remove a newer enrolment of the same person.
 """
@@ -21,21 +12,11 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, assert_never
 
 from agora_events.catalogue import DomainEvent
-from agora_events.contracts.agenda import (
-    RoomAdded,
-    RoomCapacityChanged,
-    SessionCancelled,
-    SessionDetailsChanged,
-    SessionKind,
-    SessionMoved,
-    SessionScheduled,
-)
 from agora_events.contracts.registration import (
     CATEGORIES,
     AccreditationApproved,
@@ -47,98 +28,42 @@ from agora_events.contracts.registration import (
     ClaimRef,
     ClaimRescheduled,
     ContactDetailsAmended,
-    Enrolled,
-    EnrolmentClosed,
     ParticipantReclassified,
     ParticipantRegistered,
     ParticipantWithdrew,
     PlaceClaimed,
-    PlaceRef,
     PlaceReleased,
-    PromotedFromWaitlist,
     ReleaseReason,
-    SessionTermsRecorded,
-    Unenrolled,
-    Waitlisted,
 )
-from agora_events.decider import Decider, InvalidCommand, InvariantViolated, NotFound
+from agora_events.decider import Decider, InvalidCommand, InvariantViolated, NotFound, members
 
-from . import states
+from .. import states
+from .ids import badge_number, check_participant_id
+from .window import Window
 
-# -- participant ids and badge numbers -----------------------------------------------------
-#
-# A participant id is 8 characters of Crockford's base 32 (40 random bits, chosen by the
-# service). The badge number is the same 40 bits, upper case, grouped, with a Luhn mod 32
-# check character: unique because ids are (a new id is guarded by the store's "scope is
-# empty" expectation), stable across re-issues, and needing no shared counter.
-
-ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-ID_LENGTH = 8
-_PARTICIPANT_ID = re.compile(f"^[{ALPHABET}]{{{ID_LENGTH}}}$")
-_BADGE = re.compile(r"^([0-9A-Z]{4})-?([0-9A-Z]{4})-?([0-9A-Z])$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 REPRESENTING_A_STATE: frozenset[Category] = frozenset(
     {"head_of_state_or_government", "minister", "head_of_delegation", "delegate"}
 )
 
-
-def participant_id_from_bits(bits: int) -> str:
-    if not 0 <= bits < 32**ID_LENGTH:
-        raise ValueError("a participant id holds 40 bits")
-    return "".join(ALPHABET[(bits >> (5 * i)) & 31] for i in reversed(range(ID_LENGTH)))
-
-
-def check_participant_id(participant_id: str) -> str:
-    if not _PARTICIPANT_ID.match(participant_id):
-        raise NotFound(
-            f"{participant_id!r} is not a participant id (8 characters of "
-            f"{ALPHABET!r}, as returned on registration)"
-        )
-    return participant_id
-
-
-def _check_character(payload: str) -> str:
-    """Luhn mod N over Crockford base 32: catches every single-character slip and most
-    swaps of neighbours."""
-    total, factor = 0, 2
-    for character in reversed(payload):
-        addend = factor * ALPHABET.index(character)
-        total += addend // 32 + addend % 32
-        factor = 1 if factor == 2 else 2
-    return ALPHABET[(32 - total % 32) % 32]
-
-
-def badge_number(participant_id: str) -> str:
-    check_participant_id(participant_id)
-    code = participant_id.upper()
-    return f"{code[:4]}-{code[4:]}-{_check_character(participant_id).upper()}"
-
-
-def participant_id_from_badge(badge: str) -> str:
-    """The participant a badge belongs to; refuses a misread or mistyped number."""
-    normalised = badge.strip().upper().translate(str.maketrans("OIL", "011"))
-    match = _BADGE.match(normalised)
-    if match is None or any(c.lower() not in ALPHABET for c in normalised.replace("-", "")):
-        raise InvalidCommand(f"{badge!r} is not a badge number; they read like 7K2M-9QXD-C")
-    participant_id = (match.group(1) + match.group(2)).lower()
-    if _check_character(participant_id) != match.group(3).lower():
-        raise InvalidCommand(f"badge number {badge!r} has a typo: its check character is wrong")
-    return participant_id
+ParticipantEvent = (
+    ParticipantRegistered
+    | ContactDetailsAmended
+    | ParticipantReclassified
+    | AccreditationApproved
+    | BadgeIssued
+    | AccreditationRejected
+    | ParticipantWithdrew
+    | CheckedIn
+    | CheckedOut
+    | PlaceClaimed
+    | ClaimRescheduled
+    | PlaceReleased
+)
+"""Every event a participant's scope records."""
 
 
 # -- values --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    starts_at: datetime
-    ends_at: datetime
-
-    def overlaps(self, other: Window) -> bool:
-        return self.starts_at < other.ends_at and other.starts_at < self.ends_at
-
-    def __str__(self) -> str:
-        return f"{self.starts_at.isoformat(timespec='minutes')} to {self.ends_at:%H:%M}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +89,7 @@ KEEP = _Keep.KEEP
 Status = Literal["unregistered", "submitted", "approved", "rejected", "withdrawn"]
 
 
-# -- participant: commands -----------------------------------------------------------------
+# -- commands ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +182,7 @@ ParticipantCommand = (
 )
 
 
-# -- participant: state --------------------------------------------------------------------
+# -- state ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,10 +208,10 @@ class Participant:
         return tuple(ClaimRef(session_id=c.session_id, claim=c.number) for c in self.claims)
 
 
-# -- participant: decide -------------------------------------------------------------------
+# -- decide --------------------------------------------------------------------------------
 
 
-def decide_participant(state: Participant, command: ParticipantCommand) -> list[DomainEvent]:
+def decide_participant(state: Participant, command: ParticipantCommand) -> list[ParticipantEvent]:
     pid = command.participant_id
     if isinstance(command, Register):
         return _register(state, command)
@@ -373,7 +298,7 @@ def decide_participant(state: Participant, command: ParticipantCommand) -> list[
             assert_never(command)
 
 
-def _register(state: Participant, command: Register) -> list[DomainEvent]:
+def _register(state: Participant, command: Register) -> list[ParticipantEvent]:
     if state.status != "unregistered":
         raise InvariantViolated(f"participant {command.participant_id} is already registered")
     check_participant_id(command.participant_id)
@@ -391,7 +316,7 @@ def _register(state: Participant, command: Register) -> list[DomainEvent]:
     ]
 
 
-def _amend(state: Participant, command: Amend) -> list[DomainEvent]:
+def _amend(state: Participant, command: Amend) -> list[ParticipantEvent]:
     pid = command.participant_id
     if state.status == "withdrawn":
         raise InvariantViolated(f"participant {pid} has withdrawn; their record is closed")
@@ -405,7 +330,7 @@ def _amend(state: Participant, command: Amend) -> list[DomainEvent]:
     if command.title is not KEEP:
         contact["title"] = (command.title or "").strip() or None
     changed = {key: value for key, value in contact.items() if getattr(state, key) != value}
-    events: list[DomainEvent] = []
+    events: list[ParticipantEvent] = []
     if "title" in changed and changed["title"] is None:
         # ``None`` means "unchanged" in the event, so a cleared title travels as "".
         changed["title"] = ""
@@ -432,7 +357,7 @@ def _amend(state: Participant, command: Amend) -> list[DomainEvent]:
     return events
 
 
-def _claim(state: Participant, session_id: str, window: Window) -> list[DomainEvent]:
+def _claim(state: Participant, session_id: str, window: Window) -> list[ParticipantEvent]:
     pid = state.participant_id
     _require_approved(state, "enrol in a workshop")
     if window.ends_at <= window.starts_at:
@@ -522,10 +447,10 @@ def _aware(moment: datetime) -> datetime:
     return moment
 
 
-# -- participant: evolve -------------------------------------------------------------------
+# -- evolve --------------------------------------------------------------------------------
 
 
-def evolve_participant(state: Participant, event: DomainEvent) -> Participant:
+def evolve_participant(state: Participant, event: ParticipantEvent) -> Participant:
     match event:
         case ParticipantRegistered():
             return Participant(
@@ -586,11 +511,18 @@ def evolve_participant(state: Participant, event: DomainEvent) -> Participant:
             )
         case PlaceReleased():
             return replace(state, claims=tuple(c for c in state.claims if c.number != event.claim))
-    return state
+        case _:
+            assert_never(event)
+
+
+def _evolve_stored(state: Participant, event: DomainEvent) -> Participant:
+    """The decider's evolve, for any event the store hands over: another aggregate's leaves
+    the state as it is."""
+    return evolve_participant(state, event) if isinstance(event, ParticipantEvent) else state
 
 
 participant_decider: Decider[Participant, ParticipantCommand, DomainEvent] = Decider(
-    Participant, decide_participant, evolve_participant
+    Participant, decide_participant, _evolve_stored, events=members(ParticipantEvent)
 )
 
 
@@ -606,308 +538,3 @@ def held_claim(state: Participant, participant_id: str, session_id: str) -> Clai
     if claim is None:
         raise NotFound(f"participant {participant_id} holds no place in session {session_id}")
     return claim
-
-
-# -- session enrolment ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SessionTerms:
-    edition_id: str
-    kind: SessionKind
-    title: str
-    room_id: str
-    window: Window
-    capacity: int
-
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    participant_id: str
-    claim: int
-
-
-@dataclass(frozen=True, slots=True)
-class SessionEnrolment:
-    session_id: str = ""
-    terms: SessionTerms | None = None
-    roster: tuple[Place, ...] = ()
-    waitlist: tuple[Place, ...] = ()
-    cancelled: str | None = None
-    released: tuple[Place, ...] = ()
-
-    def place_of(self, participant_id: str) -> tuple[Place, bool] | None:
-        """The participant's place and whether it is on the waitlist."""
-        for place in self.roster:
-            if place.participant_id == participant_id:
-                return place, False
-        for place in self.waitlist:
-            if place.participant_id == participant_id:
-                return place, True
-        return None
-
-    def free_places(self) -> int:
-        return 0 if self.terms is None else max(0, self.terms.capacity - len(self.roster))
-
-
-@dataclass(frozen=True, slots=True)
-class SyncSession:
-    """Tell registration what the agenda now says about a session."""
-
-    session_id: str
-    terms: SessionTerms
-    cancelled: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Enrol:
-    session_id: str
-    participant_id: str
-    claim: int
-
-
-@dataclass(frozen=True, slots=True)
-class Unenrol:
-    session_id: str
-    participant_id: str
-    claim: int
-    reason: ReleaseReason = "left"
-
-
-EnrolmentCommand = SyncSession | Enrol | Unenrol
-
-
-def decide_enrolment(state: SessionEnrolment, command: EnrolmentCommand) -> list[DomainEvent]:
-    sid = command.session_id
-    match command:
-        case SyncSession(terms=terms, cancelled=cancelled):
-            if state.cancelled is not None:
-                return []
-            if state.terms is None and (cancelled is not None or terms.kind != WORKSHOP):
-                return []  # registration only keeps the sessions people enrol in
-            if cancelled is not None:
-                released = tuple(
-                    PlaceRef(participant_id=p.participant_id, claim=p.claim)
-                    for p in (*state.roster, *state.waitlist)
-                )
-                return [EnrolmentClosed(session_id=sid, reason=cancelled, released=released)]
-            if terms == state.terms:
-                return []
-            recorded = SessionTermsRecorded(
-                session_id=sid,
-                edition_id=terms.edition_id,
-                kind=terms.kind,
-                title=terms.title,
-                room_id=terms.room_id,
-                starts_at=terms.window.starts_at,
-                ends_at=terms.window.ends_at,
-                capacity=terms.capacity,
-            )
-            return [recorded, *_promotions(evolve_enrolment(state, recorded))]
-        case Enrol(participant_id=pid, claim=claim):
-            ensure_open(state, sid)
-            held = state.place_of(pid)
-            if held is not None:
-                place, waiting = held
-                if waiting:
-                    position = state.waitlist.index(place) + 1
-                    raise InvariantViolated(
-                        f"participant {pid} is already on the waitlist of session {sid} "
-                        f"(position {position})"
-                    )
-                raise InvariantViolated(f"participant {pid} is already enrolled in session {sid}")
-            if state.free_places() > 0:
-                return [Enrolled(session_id=sid, participant_id=pid, claim=claim)]
-            return [
-                Waitlisted(
-                    session_id=sid,
-                    participant_id=pid,
-                    claim=claim,
-                    position=len(state.waitlist) + 1,
-                )
-            ]
-        case Unenrol(participant_id=pid, claim=claim, reason=reason):
-            held = state.place_of(pid)
-            if held is None or held[0].claim != claim:
-                return []  # already gone, or a newer place of the same person: leave it be
-            left = Unenrolled(
-                session_id=sid,
-                participant_id=pid,
-                claim=claim,
-                from_waitlist=held[1],
-                reason=reason,
-            )
-            return [left, *_promotions(evolve_enrolment(state, left))]
-        case _:
-            assert_never(command)
-
-
-WORKSHOP: SessionKind = "workshop_session"
-
-
-def ensure_open(state: SessionEnrolment, session_id: str) -> SessionTerms:
-    """The terms of a session that takes enrolments, or why it does not."""
-    if state.cancelled is not None:
-        raise InvariantViolated(f"session {session_id} was cancelled: {state.cancelled}")
-    if state.terms is None:
-        raise NotFound(
-            f"no workshop session {session_id} is open for enrolment "
-            "(registration has not heard of it from the agenda)"
-        )
-    if state.terms.kind != WORKSHOP:
-        kind = state.terms.kind.replace("_", " ")
-        raise InvariantViolated(
-            f"session {session_id} is now a {kind}; only workshop sessions take enrolments"
-        )
-    return state.terms
-
-
-def _promotions(state: SessionEnrolment) -> list[DomainEvent]:
-    free = state.free_places()
-    return [
-        PromotedFromWaitlist(
-            session_id=state.session_id, participant_id=place.participant_id, claim=place.claim
-        )
-        for place in state.waitlist[:free]
-    ]
-
-
-def evolve_enrolment(state: SessionEnrolment, event: DomainEvent) -> SessionEnrolment:
-    match event:
-        case SessionTermsRecorded():
-            terms = SessionTerms(
-                edition_id=event.edition_id,
-                kind=event.kind,
-                title=event.title,
-                room_id=event.room_id,
-                window=Window(event.starts_at, event.ends_at),
-                capacity=event.capacity,
-            )
-            return replace(state, session_id=event.session_id, terms=terms)
-        case Enrolled():
-            place = Place(event.participant_id, event.claim)
-            return replace(state, roster=(*state.roster, place))
-        case Waitlisted():
-            place = Place(event.participant_id, event.claim)
-            return replace(state, waitlist=(*state.waitlist, place))
-        case PromotedFromWaitlist():
-            place = Place(event.participant_id, event.claim)
-            return replace(
-                state,
-                roster=(*state.roster, place),
-                waitlist=tuple(p for p in state.waitlist if p != place),
-            )
-        case Unenrolled():
-            place = Place(event.participant_id, event.claim)
-            return replace(
-                state,
-                roster=tuple(p for p in state.roster if p != place),
-                waitlist=tuple(p for p in state.waitlist if p != place),
-            )
-        case EnrolmentClosed():
-            return replace(
-                state,
-                cancelled=event.reason,
-                roster=(),
-                waitlist=(),
-                released=tuple(Place(r.participant_id, r.claim) for r in event.released),
-            )
-    return state
-
-
-enrolment_decider: Decider[SessionEnrolment, EnrolmentCommand, DomainEvent] = Decider(
-    SessionEnrolment, decide_enrolment, evolve_enrolment
-)
-
-
-def enrolment_scope(command: EnrolmentCommand) -> str:
-    return f"registration.enrolment.{command.session_id}.*"
-
-
-# -- what the agenda says ------------------------------------------------------------------
-#
-# The reactor reads a session's (or a room's) agenda history up to the event it reacts to and
-# folds it here; the result is the same however often, and however late, it runs.
-
-
-@dataclass(frozen=True, slots=True)
-class AgendaSession:
-    session_id: str
-    edition_id: str
-    kind: SessionKind
-    title: str
-    room_id: str
-    window: Window
-    own_capacity: int | None
-    cancelled: str | None = None
-
-
-def agenda_sessions(events: Iterable[DomainEvent]) -> dict[str, AgendaSession]:
-    sessions: dict[str, AgendaSession] = {}
-    for event in events:
-        match event:
-            case SessionScheduled():
-                sessions[event.session_id] = AgendaSession(
-                    session_id=event.session_id,
-                    edition_id=event.edition_id,
-                    kind=event.kind,
-                    title=event.title,
-                    room_id=event.room_id,
-                    window=Window(event.starts_at, event.ends_at),
-                    own_capacity=event.capacity,
-                )
-            case SessionMoved() if event.session_id in sessions:
-                sessions[event.session_id] = replace(
-                    sessions[event.session_id],
-                    room_id=event.new_room_id,
-                    window=Window(event.new_starts_at, event.new_ends_at),
-                )
-            case SessionDetailsChanged() if event.session_id in sessions:
-                current = sessions[event.session_id]
-                capacity = current.own_capacity
-                if event.capacity_cleared:
-                    capacity = None
-                elif event.capacity is not None:
-                    capacity = event.capacity
-                sessions[event.session_id] = replace(
-                    current,
-                    title=event.title if event.title is not None else current.title,
-                    kind=event.kind if event.kind is not None else current.kind,
-                    own_capacity=capacity,
-                )
-            case SessionCancelled() if event.session_id in sessions:
-                sessions[event.session_id] = replace(
-                    sessions[event.session_id], cancelled=event.reason
-                )
-    return sessions
-
-
-def room_capacities(events: Iterable[DomainEvent]) -> dict[str, int]:
-    capacities: dict[str, int] = {}
-    for event in events:
-        match event:
-            case RoomAdded():
-                capacities[event.room_id] = event.capacity
-            case RoomCapacityChanged():
-                capacities[event.room_id] = event.new_capacity
-    return capacities
-
-
-def sync_command(session: AgendaSession, rooms: Mapping[str, int]) -> SyncSession | None:
-    """What registration should record of ``session``; ``None`` when no capacity is known."""
-    capacity = session.own_capacity or rooms.get(session.room_id)
-    if capacity is None:
-        return None
-    terms = SessionTerms(
-        edition_id=session.edition_id,
-        kind=session.kind,
-        title=session.title,
-        room_id=session.room_id,
-        window=session.window,
-        capacity=capacity,
-    )
-    return SyncSession(session.session_id, terms, cancelled=session.cancelled)
-
-
-def sessions_in_room(sessions: Mapping[str, AgendaSession], room_id: str) -> Sequence[str]:
-    return sorted(s.session_id for s in sessions.values() if s.room_id == room_id)

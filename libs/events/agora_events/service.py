@@ -1,0 +1,622 @@
+"""The service shell: everything a service process does below its domain, written once.
+
+A service declares what it has in a ``ServiceDefinition`` (its context, settings,
+projections, use cases, HTTP routers, reactors and command-line tasks); the shell
+
+* connects to NATS (through ``connection``: fail fast the first time, then reconnect forever),
+* makes sure the service's own stream exists (replicas from settings; drift is logged),
+* prepares the read-model database and runs the projections,
+* starts the reactors on a FastStream broker of their own and keeps their consumers,
+* serves the HTTP API with ``/healthz``, ``/readyz`` (one JSON shape for every service),
+  ``/metrics``, the error table and trace context,
+* and stops in reverse order, each step bounded, on SIGTERM or SIGINT at any stage: while
+  connecting, starting or serving. A second signal, or a stop that outlasts
+  ``shutdown_timeout``, ends the process at once; read models are transactional, so nothing
+  is half-applied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+import nats.errors
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NatsClient
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .connection import NatsUnavailable, connect, reactor_broker, redacted
+from .contracts import load_all
+from .http import ERROR_RESPONSES, After, install_edges
+from .logs import configure_logging
+from .projections import Projection
+from .projections.database import ReadModelDatabase
+from .projections.runner import ProjectionRunner
+from .reactor import Reactor
+from .settings import ServiceSettings
+from .store import EventStore, StoreError
+from .streams import STREAMS, ensure_streams
+from .tracing import configure_tracing
+
+Cfg = TypeVar("Cfg", bound=ServiceSettings)
+U = TypeVar("U")
+STOP_STEP_SECONDS = 10.0
+"""At most this long for each step of a stop (a reactor's event in hand, a projection's
+batch, draining NATS); the whole stop is bounded by the settings' ``shutdown_timeout``."""
+log = logging.getLogger("agora.service")
+
+
+@dataclass(frozen=True, slots=True)
+class ReactorParts(Generic[Cfg, U]):
+    """What a service's reactors are built from."""
+
+    broker: NatsBroker
+    store: EventStore
+    commands: U
+    settings: Cfg
+
+
+@dataclass(frozen=True, slots=True)
+class Task(Generic[Cfg]):
+    """A command-line task besides ``serve`` (``demo``, ``import FILE``…)."""
+
+    help: str
+    run: Callable[[Cfg, argparse.Namespace], Coroutine[Any, Any, int]]
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+def _no_reactors(parts: ReactorParts[Any, Any]) -> Sequence[Reactor]:
+    return ()
+
+
+@dataclass(frozen=True)
+class ServiceDefinition(Generic[Cfg, U]):
+    """What a service has; the shell does the rest."""
+
+    context: str
+    """The bounded context: its stream (``AGENDA``), consumer and process names."""
+    title: str
+    summary: str
+    settings: Callable[[], Cfg]
+    projections: Callable[[], Sequence[Projection]]
+    commands: Callable[[EventStore, Cfg], U]
+    """The service's use cases on a store."""
+    routers: Callable[[Cfg], Sequence[APIRouter]]
+    reactors: Callable[[ReactorParts[Cfg, U]], Sequence[Reactor]] = _no_reactors
+    tasks: Mapping[str, Task[Cfg]] = field(default_factory=dict)
+    version: str = "1"
+
+    @property
+    def stream(self) -> str:
+        return STREAMS[self.context].name
+
+    @property
+    def process_name(self) -> str:
+        return f"agora-{self.context}"
+
+
+# -- readiness -------------------------------------------------------------------------------
+
+
+class ProjectionCheck(BaseModel):
+    projection: str
+    stream: str
+    lag: int
+    state: str
+
+
+class ReactorCheck(BaseModel):
+    consumer: str
+    lag: int
+
+
+class Checks(BaseModel):
+    nats: Literal["connected", "disconnected"]
+    reactor_connection: Literal["connected", "disconnected", "not running"] = "not running"
+    projections: list[ProjectionCheck] | None = None
+    """None: this instance runs no projections."""
+    reactors: list[ReactorCheck] | None = None
+    """None: this instance runs no reactors."""
+    problems: list[str] = []
+
+
+class Readiness(BaseModel):
+    """The one readiness answer of every service (``/readyz``: 200 when ready, else 503)."""
+
+    status: Literal["ready", "not ready"]
+    service: str
+    checks: Checks
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    service: str
+
+
+# -- the running service ---------------------------------------------------------------------
+
+
+@dataclass
+class Runtime(Generic[Cfg, U]):
+    """One running service: what its routes, reactors and tests use."""
+
+    definition: ServiceDefinition[Cfg, U]
+    settings: Cfg
+    nc: NatsClient
+    store: EventStore
+    db: ReadModelDatabase
+    commands: U
+    runner: ProjectionRunner | None = None
+    broker: NatsBroker | None = None
+    reactors: tuple[Reactor, ...] = ()
+    app: FastAPI = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.app = application(self.definition, self.settings)
+        self.app.state.runtime = self
+
+    def session(self) -> AsyncSession:
+        return self.db.session()
+
+    def reactor(self, name: str | None = None) -> Reactor:
+        """The reactor called ``name`` (or the only one)."""
+        found = [r for r in self.reactors if name in (None, r.name)]
+        if len(found) != 1:
+            raise LookupError(
+                f"{len(found)} reactors match {name!r}; this service runs "
+                f"{[r.name for r in self.reactors]}"
+            )
+        return found[0]
+
+    async def wait_for(self, sequence: int) -> None:
+        """Read-your-writes: until the read model has applied the service's own stream up to
+        ``sequence``, within ``read_your_writes_timeout`` (ReadModelBehind after it)."""
+        if self.runner is None:
+            raise HTTPException(
+                503,
+                f"this instance runs no projections (AGORA_{self.definition.context.upper()}"
+                f"_RUN_PROJECTIONS=false), so it cannot wait for sequence {sequence}; "
+                "query without ?after=",
+            )
+        await self.runner.wait_for(
+            sequence,
+            stream=self.definition.stream,
+            timeout=self.settings.read_your_writes_timeout,
+        )
+
+    async def readiness(self) -> Readiness:
+        connected = self.nc.is_connected
+        checks = Checks(nats="connected" if connected else "disconnected")
+        problems: list[str] = []
+        if self.broker is not None:
+            checks.reactor_connection = (
+                "connected" if _broker_connected(self.broker) else ("disconnected")
+            )
+        if connected and self.runner is not None:
+            try:
+                checks.projections = [
+                    ProjectionCheck(
+                        projection=lag.projection, stream=lag.stream, lag=lag.lag, state=lag.state
+                    )
+                    for lag in await self.runner.lag()
+                ]
+            except Exception as exc:  # the database or NATS is away: not ready, say why
+                problems.append(f"projection lag unreadable: {type(exc).__name__}")
+        if connected and self.reactors:
+            try:
+                checks.reactors = [
+                    ReactorCheck(consumer=consumer, lag=lag)
+                    for reactor in self.reactors
+                    for consumer, lag in (await reactor.lag()).items()
+                ]
+            except Exception as exc:
+                problems.append(f"reactor lag unreadable: {type(exc).__name__}")
+        # "retrying" means a pass failed (database or NATS trouble); "stopped" is only seen
+        # for a moment while the loops start.
+        problems += [
+            f"projection {p.projection} on {p.stream} is retrying"
+            for p in checks.projections or ()
+            if p.state == "retrying"
+        ]
+        checks.problems = problems
+        ready = connected and checks.reactor_connection != "disconnected" and not problems
+        return Readiness(
+            status="ready" if ready else "not ready",
+            service=self.definition.context,
+            checks=checks,
+        )
+
+
+def _broker_connected(broker: NatsBroker) -> bool:
+    try:
+        return bool(broker.connection.is_connected)
+    except Exception:  # not connected yet, or stopped
+        return False
+
+
+async def _bounded(step: str, stop: Callable[[], Awaitable[object]]) -> None:
+    """One step of a stop, given at most STOP_STEP_SECONDS; a stop never hangs on one."""
+    try:
+        async with asyncio.timeout(STOP_STEP_SECONDS):
+            await stop()
+    except TimeoutError:
+        log.warning("stop step took too long; left behind", extra={"step": step})
+    except Exception as exc:
+        log.warning("stop step failed", extra={"step": step, "error": type(exc).__name__})
+
+
+async def _close(nc: NatsClient) -> None:
+    """Drain a connected client (pending publishes go out); just close one that is not."""
+    if nc.is_connected:
+        try:
+            async with asyncio.timeout(STOP_STEP_SECONDS / 2):
+                await nc.drain()
+            return
+        except (TimeoutError, nats.errors.Error):
+            pass
+    await nc.close()
+
+
+async def ensure_own_stream(nc: NatsClient, context: str, replicas: int) -> None:
+    """Create the service's stream if missing; never change an existing one, log drift."""
+    for report in await ensure_streams(nc.jetstream(), replicas=replicas, contexts=(context,)):
+        if report.drift:
+            log.warning(
+                "stream drift: the stream differs from what this service would create; "
+                "see `agora streams info`",
+                extra={"stream": report.name, "drift": [str(d) for d in report.drift]},
+            )
+        elif report.status == "created":
+            log.info("stream created", extra={"stream": report.name, "replicas": replicas})
+
+
+@asynccontextmanager
+async def running(
+    definition: ServiceDefinition[Cfg, U], settings: Cfg, *, nc: NatsClient | None = None
+) -> AsyncIterator[Runtime[Cfg, U]]:
+    """Start the service (on ``nc`` if given, which then stays the caller's), yield it
+    running, and stop it in reverse order."""
+    load_all()
+    context = definition.context
+    async with AsyncExitStack() as stack:
+        if nc is None:
+            log.info("connecting", extra={"nats": redacted(settings.nats_url)})
+            nc = await connect(
+                settings.nats_url,
+                name=definition.process_name,
+                persistent=True,
+                timeout=settings.nats_connect_timeout,
+            )
+            stack.push_async_callback(_bounded, "nats", lambda: _close(nc))
+        await ensure_own_stream(nc, context, settings.stream_replicas)
+        db = ReadModelDatabase(settings.database_url, schema=settings.database_schema)
+        stack.push_async_callback(_bounded, "database", db.dispose)
+        projections = definition.projections()
+        await db.prepare(projections)
+        runner = None
+        if settings.run_projections and projections:
+            runner = ProjectionRunner(nc, db, projections, consumer_prefix=context)
+            await runner.start()
+            stack.push_async_callback(_bounded, "projections", runner.stop)
+        store = EventStore(nc, source="/agora")
+        commands = definition.commands(store, settings)
+        broker: NatsBroker | None = None
+        reactors: tuple[Reactor, ...] = ()
+        if settings.run_reactors:
+            broker, reactors = await _start_reactors(stack, definition, settings, store, commands)
+        runtime = Runtime(definition, settings, nc, store, db, commands, runner, broker, reactors)
+        log.info(
+            "started",
+            extra={
+                "service": context,
+                "database": db.display,
+                "projections": runner is not None,
+                "reactors": [reactor.name for reactor in reactors],
+            },
+        )
+        yield runtime
+        log.info("stopping", extra={"service": context})
+
+
+async def _start_reactors(
+    stack: AsyncExitStack,
+    definition: ServiceDefinition[Cfg, U],
+    settings: Cfg,
+    store: EventStore,
+    commands: U,
+) -> tuple[NatsBroker | None, tuple[Reactor, ...]]:
+    broker = reactor_broker(settings.nats_url, name=f"{definition.process_name}-reactors")
+    reactors = tuple(definition.reactors(ReactorParts(broker, store, commands, settings)))
+    if not reactors:
+        return None, ()
+    for reactor in reactors:
+        broker.include_router(reactor.router)
+    stack.push_async_callback(_bounded, "reactor broker", broker.stop)
+    try:
+        async with asyncio.timeout(settings.nats_connect_timeout * 3):
+            await broker.start()
+    except TimeoutError:
+        raise NatsUnavailable(
+            f"the reactors could not connect to NATS at {redacted(settings.nats_url)} and "
+            f"bind their consumers within {settings.nats_connect_timeout * 3:g} s"
+        ) from None
+    for reactor in reactors:
+        reactor.keep_consumers()
+        stack.push_async_callback(_bounded, f"reactor {reactor.name}", reactor.stop_keeping)
+    return broker, reactors
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+
+
+def runtime_of(request: Request) -> Runtime[Any, Any]:
+    """The running service, for a route (``app.state.runtime``)."""
+    found: Runtime[Any, Any] | None = getattr(request.app.state, "runtime", None)
+    if found is None:
+        raise HTTPException(503, "the service is still starting; retry shortly")
+    return found
+
+
+RuntimeOf = Annotated[Runtime[Any, Any], Depends(runtime_of)]
+
+
+async def reader(rt: RuntimeOf, after: After = None) -> AsyncIterator[AsyncSession]:
+    """A read-model session; with ``?after=<sequence>``, once the read model has it."""
+    if after is not None:
+        await rt.wait_for(after)
+    async with rt.session() as db:
+        yield db
+
+
+Reader = Annotated[AsyncSession, Depends(reader)]
+
+
+def commands_of(kind: type[U]) -> Callable[[Request], U]:
+    """A dependency giving a route the service's use cases, typed as ``kind``."""
+
+    def dependency(request: Request) -> U:
+        commands = runtime_of(request).commands
+        if not isinstance(commands, kind):
+            raise TypeError(f"the running service's use cases are not {kind.__name__}")
+        return commands
+
+    return dependency
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz(request: Request) -> Health:
+        """Liveness: the process answers."""
+        return Health(status="ok", service=request.app.state.service)
+
+    @router.get("/readyz", responses={503: {"model": Readiness}})
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: NATS is connected, the projections and reactors are working."""
+        runtime: Runtime[Any, Any] | None = getattr(request.app.state, "runtime", None)
+        if runtime is None:
+            report = Readiness(
+                status="not ready",
+                service=request.app.state.service,
+                checks=Checks(nats="disconnected", problems=["starting"]),
+            )
+        else:
+            report = await runtime.readiness()
+        code = 200 if report.status == "ready" else 503
+        return JSONResponse(report.model_dump(mode="json"), status_code=code)
+
+    return router
+
+
+def application(
+    definition: ServiceDefinition[Cfg, U],
+    settings: Cfg,
+    lifespan: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]] | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title=f"Agora {definition.title}",
+        version=definition.version,
+        summary=definition.summary,
+        responses=ERROR_RESPONSES,
+        lifespan=lifespan,
+    )
+    app.state.service = definition.context
+    app.state.settings = settings
+    install_edges(app)
+    app.include_router(health_router())
+    for router in definition.routers(settings):
+        app.include_router(router)
+    return app
+
+
+def create_app(definition: ServiceDefinition[Cfg, U], settings: Cfg) -> FastAPI:
+    """The service as an ASGI app that starts and stops with its server's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running(definition, settings) as runtime:
+            app.state.runtime = runtime
+            try:
+                yield
+            finally:
+                app.state.runtime = None
+
+    return application(definition, settings, lifespan)
+
+
+class Server(uvicorn.Server):
+    """uvicorn without its own signal handling: ``serve`` owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def http_server(app: FastAPI, host: str, port: int, *, grace: float = 10.0) -> Server:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=int(grace),
+    )
+    return Server(config)
+
+
+class _Stopping:
+    """What SIGTERM/SIGINT do: the first stops the service gracefully — cancelling the
+    start if it is still starting, ending the server if it serves — and arms a watchdog
+    that ends the process after ``timeout``; a second signal ends it at once."""
+
+    def __init__(self, lifetime: asyncio.Task[Any], timeout: float) -> None:
+        self.lifetime = lifetime
+        self.timeout = timeout
+        self.server: Server | None = None
+        self.signals = 0
+
+    def __call__(self, signum: int) -> None:
+        self.signals += 1
+        name = signal.Signals(signum).name
+        if self.signals > 1:
+            log.warning("second stop signal: exiting now", extra={"signal": name})
+            os._exit(128 + signum)
+        log.info("stop signal", extra={"signal": name})
+        watchdog = threading.Timer(self.timeout, self._overdue, args=(signum,))
+        watchdog.daemon = True
+        watchdog.start()
+        if self.server is not None and self.server.started:
+            self.server.should_exit = True
+        else:
+            self.lifetime.cancel()
+
+    def _overdue(self, signum: int) -> None:
+        log.error("stop took longer than the shutdown timeout: exiting now")
+        os._exit(128 + signum)
+
+
+async def serve(definition: ServiceDefinition[Cfg, U], settings: Cfg) -> int:
+    """Run the service until SIGTERM or SIGINT; 0 after a clean stop, 1 if it could not
+    serve (the port taken)."""
+    loop = asyncio.get_running_loop()
+    lifetime = asyncio.current_task()
+    assert lifetime is not None
+    stopping = _Stopping(lifetime, settings.shutdown_timeout)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping, sig)
+    try:
+        async with running(definition, settings) as runtime:
+            server = http_server(
+                runtime.app, settings.http_host, settings.http_port, grace=STOP_STEP_SECONDS
+            )
+            stopping.server = server
+            log.info("serving", extra={"host": settings.http_host, "port": settings.http_port})
+            await server.serve()
+            if not server.started:
+                log.error("could not serve", extra={"port": settings.http_port})
+                return 1
+    except asyncio.CancelledError:
+        if not stopping.signals:
+            raise
+        log.info("stopped while starting", extra={"service": definition.context})
+        return 0
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("stopped", extra={"service": definition.context})
+    return 0
+
+
+@asynccontextmanager
+async def commands_on_nats(
+    definition: ServiceDefinition[Cfg, U], settings: Cfg
+) -> AsyncIterator[U]:
+    """The service's use cases on a short-lived connection, for a command-line task."""
+    load_all()
+    nc = await connect(
+        settings.nats_url,
+        name=f"{definition.process_name}-task",
+        timeout=settings.nats_connect_timeout,
+    )
+    try:
+        await ensure_own_stream(nc, definition.context, settings.stream_replicas)
+        yield definition.commands(EventStore(nc, source="/agora"), settings)
+    finally:
+        await _close(nc)
+
+
+def main(definition: ServiceDefinition[Cfg, U], argv: list[str] | None = None) -> int:
+    """The process entry point: ``serve`` (the default) or one of the definition's tasks."""
+    prog = f"python -m agora_{definition.context}.main"
+    parser = argparse.ArgumentParser(prog=prog, description=f"Agora's {definition.title}")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="serve the HTTP API, projections and reactors (default)")
+    for name, task in definition.tasks.items():
+        arguments = commands.add_parser(name, help=task.help)
+        if task.arguments is not None:
+            task.arguments(arguments)
+    args = parser.parse_args(argv)
+    configure_logging()
+    configure_tracing(definition.process_name)
+    try:
+        settings = definition.settings()
+    except ValidationError as exc:
+        print(f"{prog}: invalid settings: {_settings_errors(exc)}", file=sys.stderr)
+        return 2
+    try:
+        if args.command in (None, "serve"):
+            return asyncio.run(serve(definition, settings))
+        return asyncio.run(definition.tasks[args.command].run(settings, args))
+    except (NatsUnavailable, StoreError, OSError, nats.errors.Error) as exc:
+        print(f"{prog}: cannot {args.command or 'serve'}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _settings_errors(exc: ValidationError) -> str:
+    """The settings' errors without the values given (a token must not reach a log)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+        for error in exc.errors()
+    )
+
+
+__all__ = [
+    "Health",
+    "ReactorParts",
+    "Reader",
+    "Readiness",
+    "Runtime",
+    "RuntimeOf",
+    "ServiceDefinition",
+    "Task",
+    "commands_of",
+    "commands_on_nats",
+    "create_app",
+    "main",
+    "running",
+    "serve",
+]

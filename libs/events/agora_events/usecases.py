@@ -1,0 +1,171 @@
+"""The command layer every service's use cases stand on: who asks (``Caller``), one metadata
+policy, one ``Outcome``, queueing per consistency scope, and idempotency keys bound to the
+request that first sent them.
+
+Metadata policy, the same everywhere:
+
+* correlation id: the caller's (an HTTP ``X-Correlation-Id``), else the triggering event's
+  correlation id (a reactor), else this command's own id;
+* causation id: the triggering event's id (a reactor), else this command's id;
+* the command id is made once per request, so every step of a use case that appends more
+  than once carries the same causation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from .catalogue import DomainEvent
+from .commands import CommandHandler, CommandResult, IdempotencyKeyReused
+from .store import Metadata
+
+S = TypeVar("S")
+C = TypeVar("C")
+RECENT_KEYS = 10_000
+"""Keys remembered per process with their request digest, to refuse a key reused with
+another request in another scope (the log's history catches reuse within one scope)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sends a command and in answer to what."""
+
+    actor: str | None = None
+    key: str | None = None
+    """The client's idempotency key."""
+    digest: str | None = None
+    """A digest of the request the key came with; a retry must send the same request."""
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    """The triggering event's id, for commands a reactor sends."""
+    command_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @classmethod
+    def reacting_to(
+        cls, actor: str, *, event_id: str, correlation_id: str | None, key: str
+    ) -> Caller:
+        """A command a reactor sends because of a stored event."""
+        return cls(actor=actor, key=key, correlation_id=correlation_id, causation_id=event_id)
+
+    def metadata(self) -> Metadata:
+        return Metadata(
+            actor=self.actor,
+            correlation_id=self.correlation_id or self.command_id,
+            causation_id=self.causation_id or self.command_id,
+            request_digest=self.digest,
+        )
+
+    def acting_as(self, actor: str) -> Caller:
+        return replace(self, actor=actor)
+
+    def with_key(self, key: str | None) -> Caller:
+        """The same caller under another key (a follow-up step with a key of its own)."""
+        return replace(self, key=key)
+
+
+SYSTEM = Caller(actor="system")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a use case answers: the ids it touched, the stream sequence it reached (pass it
+    as ``?after=`` to read your write) and the types of the events it appended. A retry with
+    the same key answers the same, with ``duplicate`` set."""
+
+    ids: dict[str, str]
+    sequence: int
+    events: list[str] = field(default_factory=list)
+    duplicate: bool = False
+
+
+def outcome_of(ids: dict[str, str], results: Sequence[CommandResult[Any]]) -> Outcome:
+    """One answer for the steps of a use case."""
+    events: list[DomainEvent] = [event for result in results for event in result.events]
+    return Outcome(
+        ids=ids,
+        sequence=max(result.last_sequence for result in results),
+        events=[event.meta.type for event in events],
+        duplicate=all(result.duplicate for result in results),
+    )
+
+
+class ScopeLocks:
+    """One asyncio lock per consistency scope, dropped when nobody waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, scope: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(scope, (asyncio.Lock(), 0))
+        self._locks[scope] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[scope]
+            if users == 1:
+                del self._locks[scope]
+            else:
+                self._locks[scope] = (lock, users - 1)
+
+
+class RecentKeys:
+    """The digests of the last keys this process saw: a key that comes back with another
+    request is refused whichever scope it names."""
+
+    def __init__(self, size: int = RECENT_KEYS) -> None:
+        self._digests: OrderedDict[str, str] = OrderedDict()
+        self._size = size
+
+    def bind(self, caller: Caller) -> None:
+        if caller.key is None or caller.digest is None:
+            return
+        known = self._digests.get(caller.key)
+        if known is not None and known != caller.digest:
+            raise IdempotencyKeyReused(caller.key)
+        self._digests[caller.key] = caller.digest
+        self._digests.move_to_end(caller.key)
+        while len(self._digests) > self._size:
+            self._digests.popitem(last=False)
+
+
+class UseCases:
+    """Base of a service's use cases: runs commands through their handlers with one lock
+    per scope (a crowd on one scope costs one append each, not a storm of retries) and at
+    most ``in_flight`` appends at once."""
+
+    def __init__(self, *, in_flight: int = 32) -> None:
+        self._locks = ScopeLocks()
+        self._in_flight = asyncio.Semaphore(in_flight)
+        self._keys = RecentKeys()
+
+    def accept(self, caller: Caller) -> None:
+        """Bind the caller's key to its request before anything is done for it."""
+        self._keys.bind(caller)
+
+    async def run(
+        self, handler: CommandHandler[S, C], scope: str, command: C, caller: Caller
+    ) -> CommandResult[S]:
+        async with self._locks.hold(scope), self._in_flight:
+            return await handler.handle(
+                command, idempotency_key=caller.key, metadata=caller.metadata()
+            )
+
+
+__all__ = [
+    "SYSTEM",
+    "Caller",
+    "IdempotencyKeyReused",
+    "Outcome",
+    "RecentKeys",
+    "ScopeLocks",
+    "UseCases",
+    "outcome_of",
+]
