@@ -15,14 +15,15 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from agora_agenda.importer import bundled_editions
-from agora_agenda.main import import_file, running
+from agora_agenda.main import AGENDA, import_file
 from agora_agenda.settings import AgendaSettings
 from agora_cli.main import main as agora
 from agora_events.audit import read_log
 from agora_events.contracts.registration import ParticipantWithdrew
 from agora_events.nats_server import EmbeddedNats
+from agora_events.service import running
 from agora_events.store import AppendOutcomeUnknown, EventStore, Expected
-from agora_registration.main import start_service
+from agora_registration.main import REGISTRATION
 from agora_registration.settings import RegistrationSettings
 
 NATS_MANIFEST = Path(__file__).resolve().parents[1] / "deploy" / "base" / "nats.yaml"
@@ -104,26 +105,22 @@ async def test_each_service_runs_its_commands_projections_and_reactor_under_its_
         nats_url=url(streams, "agenda"), database_url=f"sqlite+aiosqlite:///{tmp_path}/a.db"
     )
     imported = await import_file(agenda, bundled_editions()["unpsf-2025"])
-    async with running(agenda) as runtime:
-        await runtime.runner.wait_for(imported.sequence, stream="AGENDA", timeout=10)  # type: ignore[union-attr]
+    async with running(AGENDA, agenda) as runtime:
+        await runtime.projections.wait_for(imported.sequence, stream="AGENDA", timeout=10)
 
     registration = RegistrationSettings(
         nats_url=url(streams, "registration"),
         database_url=f"sqlite+aiosqlite:///{tmp_path}/r.db",
     )
-    service = await start_service(registration)
-    try:
-        assert service.reactor is not None
+    async with running(REGISTRATION, registration) as service:
         await service.reactor.wait_for(imported.sequence, timeout=10)  # reads AGENDA
-        outcome = await service.registration.register(
+        outcome = await service.commands.register(
             name="Dilnoza Yusupova",
             email="d.yusupova@example.org",
             category="delegate",
             delegation="UZB",
         )
-        await service.runner.wait_for(outcome.sequence, stream="REGISTRATION", timeout=10)
-    finally:
-        await service.stop()
+        await service.projections.wait_for(outcome.sequence, stream="REGISTRATION", timeout=10)
 
 
 async def test_a_service_cannot_write_another_context_nor_change_a_stream(

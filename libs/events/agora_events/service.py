@@ -180,15 +180,20 @@ class Runtime(Generic[Cfg, U]):
     def session(self) -> AsyncSession:
         return self.db.session()
 
-    def reactor(self, name: str | None = None) -> Reactor:
-        """The reactor called ``name`` (or the only one)."""
-        found = [r for r in self.reactors if name in (None, r.name)]
-        if len(found) != 1:
-            raise LookupError(
-                f"{len(found)} reactors match {name!r}; this service runs "
-                f"{[r.name for r in self.reactors]}"
-            )
-        return found[0]
+    @property
+    def projections(self) -> ProjectionRunner:
+        """The projection runner, when this instance runs the projections."""
+        if self.runner is None:
+            raise LookupError("this instance runs no projections")
+        return self.runner
+
+    @property
+    def reactor(self) -> Reactor:
+        """The service's reactor, when it runs exactly one."""
+        if len(self.reactors) != 1:
+            names = [reactor.name for reactor in self.reactors]
+            raise LookupError(f"this instance runs {len(names)} reactors: {names}")
+        return self.reactors[0]
 
     async def wait_for(self, sequence: int) -> None:
         """Read-your-writes: until the read model has applied the service's own stream up to

@@ -65,8 +65,9 @@ class Caller:
         return replace(self, actor=actor)
 
     def with_key(self, key: str | None) -> Caller:
-        """The same caller under another key (a follow-up step with a key of its own)."""
-        return replace(self, key=key)
+        """The same caller for a follow-up step under a key the use case derives itself
+        (bound to no client request, so it carries no digest)."""
+        return replace(self, key=key, digest=None)
 
 
 SYSTEM = Caller(actor="system")
@@ -153,10 +154,14 @@ class UseCases:
     async def run(
         self, handler: CommandHandler[S, C], scope: str, command: C, caller: Caller
     ) -> CommandResult[S]:
+        metadata = caller.metadata()
+        if caller.key is not None and caller.digest is None:
+            # A key the system chose (a reactor's, a follow-up step's, a task's) is bound to
+            # the kind of command it was made for, so one key can never pass for another
+            # command's retry in the same scope.
+            metadata = replace(metadata, request_digest=f"command:{type(command).__name__}")
         async with self._locks.hold(scope), self._in_flight:
-            return await handler.handle(
-                command, idempotency_key=caller.key, metadata=caller.metadata()
-            )
+            return await handler.handle(command, idempotency_key=caller.key, metadata=metadata)
 
 
 __all__ = [

@@ -14,44 +14,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Literal
 
-from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_events.catalogue import validate_aggregate_id
 from agora_events.contracts.registration import Category
-from agora_events.http import (
-    CommandAccepted,
-    IdempotencyKey,
-    Problem,
-    install_edges,
-    organiser_guard,
-)
+from agora_events.http import CallerOf, CommandAccepted, accepted, organiser_guard
+from agora_events.service import Reader, commands_of
 
 from . import queries, states
-from .application import EnrolmentOutcome, Outcome, Registration
+from .application import EnrolmentOutcome, Registration
 from .domain import KEEP, Amend, check_participant_id, participant_id_from_badge
 from .settings import RegistrationSettings
 
 log = logging.getLogger("agora.registration.http")
 ORGANISER = "organiser"
-
-
-class ReadModel(Protocol):
-    """The read side as the API needs it: sessions for queries, and a bounded wait until
-    the projections have applied a given REGISTRATION stream sequence."""
-
-    def session(self) -> AsyncSession: ...
-
-    async def wait_for(self, sequence: int) -> None: ...
-
-
-Readiness = Callable[[], Awaitable[dict[str, Any]]]
+Commands = Annotated[Registration, Depends(commands_of(Registration))]
 
 
 def acting_for(
@@ -163,74 +145,29 @@ class StateView(BaseModel):
     status: Literal["member", "observer"]
 
 
-def _accepted(outcome: Outcome) -> CommandAccepted:
-    return CommandAccepted(
-        ids=outcome.ids,
-        sequence=outcome.sequence,
-        events=outcome.events,
-        duplicate=outcome.duplicate,
-    )
-
-
 def _enrolment(outcome: EnrolmentOutcome) -> EnrolmentAccepted:
     return EnrolmentAccepted(
-        **_accepted(outcome).model_dump(), status=outcome.status, position=outcome.position
+        **accepted(outcome).model_dump(), status=outcome.status, position=outcome.position
     )
 
 
-# -- the application -----------------------------------------------------------------------
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (401, 403, 404, 409, 422, 503)
-}
-After = Annotated[
-    int | None,
-    Query(
-        ge=0,
-        le=2**63 - 1,  # what an SQL BIGINT holds; larger is no sequence anyway
-        description="A sequence a command answered: wait (bounded) until the read model has it",
-    ),
-]
+def _when(at: datetime | None) -> datetime:
+    return at if at is not None else datetime.now(UTC)
 
 
-def create_app(
-    registration: Registration,
-    read_model: ReadModel,
-    settings: RegistrationSettings,
-) -> FastAPI:
-    """The API; set ``app.state.readiness`` to a coroutine function reporting readiness."""
-    app = FastAPI(
-        title="Agora registration",
-        version="1.0.0",
-        description=__doc__,
-        responses=_ERRORS,
-    )
-    app.state.settings = settings
-    install_edges(app)
+# -- routes ----------------------------------------------------------------------------------
 
-    organiser = Depends(organiser_guard(lambda: settings.organiser_token.get_secret_value()))
 
-    async def read(after: int | None) -> AsyncSession:
-        if after is not None:
-            await read_model.wait_for(after)
-        return read_model.session()
+def participants(settings: RegistrationSettings) -> APIRouter:
+    """Registering, amending and reading participants."""
+    router = APIRouter(tags=["participants"])
+    organiser = Depends(organiser_guard(settings.organiser_token.get_secret_value))
+    secret = settings.participant_token_secret.get_secret_value
 
-    # -- health ----------------------------------------------------------------------------
-
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["health"])
-    async def readyz(request: Request) -> JSONResponse:
-        readiness: Readiness | None = getattr(request.app.state, "readiness", None)
-        report = await readiness() if readiness is not None else {"ready": True}
-        return JSONResponse(status_code=200 if report.get("ready") else 503, content=report)
-
-    # -- participants ----------------------------------------------------------------------
-
-    @app.post("/participants", status_code=201, tags=["participants"])
-    async def register(body: RegisterRequest, key: IdempotencyKey = None) -> RegistrationAccepted:
+    @router.post("/participants", status_code=201)
+    async def register(
+        body: RegisterRequest, registration: Commands, caller: CallerOf
+    ) -> RegistrationAccepted:
         outcome = await registration.register(
             name=body.name,
             email=body.email,
@@ -238,16 +175,18 @@ def create_app(
             delegation=body.delegation,
             organisation=body.organisation,
             title=body.title,
-            key=key,
-            actor="registrant",
+            caller=caller.acting_as("registrant"),
         )
-        pid = outcome.ids["participant_id"]
-        token = participant_token(settings.participant_token_secret.get_secret_value(), pid)
-        return RegistrationAccepted(**_accepted(outcome).model_dump(), participant_token=token)
+        token = participant_token(secret(), outcome.ids["participant_id"])
+        return RegistrationAccepted(**accepted(outcome).model_dump(), participant_token=token)
 
-    @app.patch("/participants/{participant_id}", tags=["participants"])
+    @router.patch("/participants/{participant_id}")
     async def amend(
-        participant_id: str, body: AmendRequest, actor: Actor, key: IdempotencyKey = None
+        participant_id: str,
+        body: AmendRequest,
+        actor: Actor,
+        registration: Commands,
+        caller: CallerOf,
     ) -> CommandAccepted:
         check_participant_id(participant_id)
         given = body.model_fields_set
@@ -260,159 +199,185 @@ def create_app(
             category=body.category if body.category is not None else KEEP,
             delegation=body.delegation if "delegation" in given else KEEP,
         )
-        return _accepted(await registration.amend(command, key=key, actor=actor))
-
-    @app.post(
-        "/participants/{participant_id}/approve", tags=["accreditation"], dependencies=[organiser]
-    )
-    async def approve(participant_id: str, key: IdempotencyKey = None) -> CommandAccepted:
-        check_participant_id(participant_id)
-        return _accepted(await registration.approve(participant_id, key=key, actor=ORGANISER))
-
-    @app.post(
-        "/participants/{participant_id}/reject", tags=["accreditation"], dependencies=[organiser]
-    )
-    async def reject(
-        participant_id: str, body: RejectRequest, key: IdempotencyKey = None
-    ) -> CommandAccepted:
-        check_participant_id(participant_id)
-        outcome = await registration.reject(participant_id, body.reason, key=key, actor=ORGANISER)
-        return _accepted(outcome)
-
-    @app.post("/participants/{participant_id}/withdraw", tags=["accreditation"])
-    async def withdraw(
-        participant_id: str,
-        actor: Actor,
-        body: Annotated[WithdrawRequest | None, Body()] = None,
-        key: IdempotencyKey = None,
-    ) -> CommandAccepted:
-        check_participant_id(participant_id)
-        reason = body.reason if body is not None else None
-        return _accepted(await registration.withdraw(participant_id, reason, key=key, actor=actor))
-
-    @app.get(
-        "/participants/{participant_id}/token", tags=["accreditation"], dependencies=[organiser]
-    )
-    async def token(participant_id: str) -> TokenView:
-        """Give a participant their token again (it is derived, never stored)."""
-        check_participant_id(participant_id)
-        secret = settings.participant_token_secret.get_secret_value()
-        return TokenView(
-            participant_id=participant_id,
-            participant_token=participant_token(secret, participant_id),
-        )
+        return accepted(await registration.amend(command, caller.acting_as(actor)))
 
     # Declared before /participants/{participant_id}, which would otherwise take the path.
-    @app.get("/participants/duplicates", tags=["participants"], dependencies=[organiser])
-    async def duplicates(after: After = None) -> list[queries.DuplicateGroup]:
+    @router.get("/participants/duplicates", dependencies=[organiser])
+    async def duplicates(db: Reader) -> list[queries.DuplicateGroup]:
         """Possible double registrations (same name and email, under review or approved),
         oldest first in each group, for an organiser to reject the extra ones."""
-        async with await read(after) as db:
-            return await queries.possible_duplicates(db)
+        return await queries.possible_duplicates(db)
 
-    @app.get("/participants/{participant_id}", tags=["participants"])
-    async def participant(
-        participant_id: str, _: Actor, after: After = None
-    ) -> queries.ParticipantDetail:
+    @router.get("/participants/{participant_id}")
+    async def participant(participant_id: str, _: Actor, db: Reader) -> queries.ParticipantDetail:
         check_participant_id(participant_id)
-        async with await read(after) as db:
-            return await queries.participant(db, participant_id)
+        return await queries.participant(db, participant_id)
 
-    @app.get("/participants", tags=["participants"], dependencies=[organiser])
-    async def participants(
+    @router.get("/participants", dependencies=[organiser])
+    async def list_participants(
+        db: Reader,
         country: Annotated[str | None, Query(description="alpha-3 code")] = None,
         category: Category | None = None,
         status: Literal["submitted", "approved", "rejected", "withdrawn"] | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-        after: After = None,
     ) -> queries.ParticipantPage:
-        async with await read(after) as db:
-            return await queries.list_participants(
-                db, country=country, category=category, status=status, limit=limit, offset=offset
-            )
+        return await queries.list_participants(
+            db, country=country, category=category, status=status, limit=limit, offset=offset
+        )
 
-    @app.get("/delegations/{country}", tags=["participants"], dependencies=[organiser])
-    async def delegation(country: str, after: After = None) -> queries.DelegationView:
-        async with await read(after) as db:
-            return await queries.delegation(db, country)
+    @router.get("/delegations/{country}", dependencies=[organiser])
+    async def delegation(country: str, db: Reader) -> queries.DelegationView:
+        return await queries.delegation(db, country)
 
-    @app.get("/counts", tags=["participants"], dependencies=[organiser])
-    async def counts(after: After = None) -> queries.Counts:
-        async with await read(after) as db:
-            return await queries.counts(db)
+    @router.get("/counts", dependencies=[organiser])
+    async def counts(db: Reader) -> queries.Counts:
+        return await queries.counts(db)
 
-    @app.get("/states", tags=["participants"])
+    @router.get("/states")
     async def list_states() -> list[StateView]:
         return [
             StateView(alpha3=s.alpha3, name=s.name, status=s.status)
             for s in states.all_states().values()
         ]
 
-    # -- the venue -------------------------------------------------------------------------
+    return router
 
-    def _when(at: datetime | None) -> datetime:
-        return at if at is not None else datetime.now(UTC)
 
-    @app.post("/participants/{participant_id}/check-in", tags=["venue"], dependencies=[organiser])
+def accreditation(settings: RegistrationSettings) -> APIRouter:
+    """The organisers' decisions on a participant, and the participant's withdrawal."""
+    router = APIRouter(tags=["accreditation"])
+    organiser = Depends(organiser_guard(settings.organiser_token.get_secret_value))
+    secret = settings.participant_token_secret.get_secret_value
+
+    @router.post("/participants/{participant_id}/approve", dependencies=[organiser])
+    async def approve(
+        participant_id: str, registration: Commands, caller: CallerOf
+    ) -> CommandAccepted:
+        check_participant_id(participant_id)
+        return accepted(await registration.approve(participant_id, caller.acting_as(ORGANISER)))
+
+    @router.post("/participants/{participant_id}/reject", dependencies=[organiser])
+    async def reject(
+        participant_id: str, body: RejectRequest, registration: Commands, caller: CallerOf
+    ) -> CommandAccepted:
+        check_participant_id(participant_id)
+        outcome = await registration.reject(
+            participant_id, body.reason, caller.acting_as(ORGANISER)
+        )
+        return accepted(outcome)
+
+    @router.post("/participants/{participant_id}/withdraw")
+    async def withdraw(
+        participant_id: str,
+        actor: Actor,
+        registration: Commands,
+        caller: CallerOf,
+        body: Annotated[WithdrawRequest | None, Body()] = None,
+    ) -> CommandAccepted:
+        check_participant_id(participant_id)
+        reason = body.reason if body is not None else None
+        outcome = await registration.withdraw(participant_id, reason, caller.acting_as(actor))
+        return accepted(outcome)
+
+    @router.get("/participants/{participant_id}/token", dependencies=[organiser])
+    async def token(participant_id: str) -> TokenView:
+        """Give a participant their token again (it is derived, never stored)."""
+        check_participant_id(participant_id)
+        return TokenView(
+            participant_id=participant_id,
+            participant_token=participant_token(secret(), participant_id),
+        )
+
+    return router
+
+
+def venue(settings: RegistrationSettings) -> APIRouter:
+    """Check-in and check-out at the gates (organisers)."""
+    organiser = Depends(organiser_guard(settings.organiser_token.get_secret_value))
+    router = APIRouter(tags=["venue"], dependencies=[organiser])
+
+    @router.post("/participants/{participant_id}/check-in")
     async def check_in(
-        participant_id: str, body: PassageRequest, key: IdempotencyKey = None
+        participant_id: str, body: PassageRequest, registration: Commands, caller: CallerOf
     ) -> CommandAccepted:
         check_participant_id(participant_id)
         outcome = await registration.check_in(
-            participant_id, body.gate, _when(body.at), key=key, actor=ORGANISER
+            participant_id, body.gate, _when(body.at), caller.acting_as(ORGANISER)
         )
-        return _accepted(outcome)
+        return accepted(outcome)
 
-    @app.post("/participants/{participant_id}/check-out", tags=["venue"], dependencies=[organiser])
+    @router.post("/participants/{participant_id}/check-out")
     async def check_out(
-        participant_id: str, body: PassageRequest, key: IdempotencyKey = None
+        participant_id: str, body: PassageRequest, registration: Commands, caller: CallerOf
     ) -> CommandAccepted:
         check_participant_id(participant_id)
         outcome = await registration.check_out(
-            participant_id, body.gate, _when(body.at), key=key, actor=ORGANISER
+            participant_id, body.gate, _when(body.at), caller.acting_as(ORGANISER)
         )
-        return _accepted(outcome)
+        return accepted(outcome)
 
-    @app.post("/check-ins", tags=["venue"], dependencies=[organiser])
+    @router.post("/check-ins")
     async def check_in_by_badge(
-        body: BadgePassageRequest, key: IdempotencyKey = None
+        body: BadgePassageRequest, registration: Commands, caller: CallerOf
     ) -> CommandAccepted:
         """Check in whoever holds a badge, as a gate scanner does."""
         participant_id = participant_id_from_badge(body.badge)
         outcome = await registration.check_in(
-            participant_id, body.gate, _when(body.at), key=key, actor=ORGANISER
+            participant_id, body.gate, _when(body.at), caller.acting_as(ORGANISER)
         )
-        return _accepted(outcome)
+        return accepted(outcome)
 
-    # -- workshops -------------------------------------------------------------------------
+    return router
 
-    @app.post("/participants/{participant_id}/enrolments", tags=["workshops"])
+
+def workshops(settings: RegistrationSettings) -> APIRouter:
+    """Enrolment in workshop sessions, with capacity and waitlist."""
+    router = APIRouter(tags=["workshops"])
+    organiser = Depends(organiser_guard(settings.organiser_token.get_secret_value))
+
+    @router.post("/participants/{participant_id}/enrolments")
     async def enrol(
-        participant_id: str, body: EnrolRequest, actor: Actor, key: IdempotencyKey = None
+        participant_id: str,
+        body: EnrolRequest,
+        actor: Actor,
+        registration: Commands,
+        caller: CallerOf,
     ) -> EnrolmentAccepted:
         check_participant_id(participant_id)
         validate_aggregate_id(body.session_id)
-        outcome = await registration.enrol(participant_id, body.session_id, key=key, actor=actor)
+        outcome = await registration.enrol(participant_id, body.session_id, caller.acting_as(actor))
         return _enrolment(outcome)
 
-    @app.delete("/participants/{participant_id}/enrolments/{session_id}", tags=["workshops"])
+    @router.delete("/participants/{participant_id}/enrolments/{session_id}")
     async def leave(
-        participant_id: str, session_id: str, actor: Actor, key: IdempotencyKey = None
+        participant_id: str,
+        session_id: str,
+        actor: Actor,
+        registration: Commands,
+        caller: CallerOf,
     ) -> CommandAccepted:
         check_participant_id(participant_id)
         validate_aggregate_id(session_id)
-        return _accepted(await registration.leave(participant_id, session_id, key=key, actor=actor))
+        outcome = await registration.leave(participant_id, session_id, caller.acting_as(actor))
+        return accepted(outcome)
 
-    @app.get("/sessions", tags=["workshops"])
-    async def sessions(after: After = None) -> list[queries.SessionSummary]:
+    @router.get("/sessions")
+    async def sessions(db: Reader) -> list[queries.SessionSummary]:
         """Workshop sessions with their capacity and how full they are (no names)."""
-        async with await read(after) as db:
-            return await queries.list_sessions(db)
+        return await queries.list_sessions(db)
 
-    @app.get("/sessions/{session_id}", tags=["workshops"], dependencies=[organiser])
-    async def session(session_id: str, after: After = None) -> queries.SessionLists:
-        async with await read(after) as db:
-            return await queries.session_lists(db, session_id)
+    @router.get("/sessions/{session_id}", dependencies=[organiser])
+    async def session(session_id: str, db: Reader) -> queries.SessionLists:
+        return await queries.session_lists(db, session_id)
 
-    return app
+    return router
+
+
+def routers(settings: RegistrationSettings) -> Sequence[APIRouter]:
+    return [
+        participants(settings),
+        accreditation(settings),
+        venue(settings),
+        workshops(settings),
+    ]

@@ -16,26 +16,26 @@ steps loses nothing (both use the same idempotency key per claim).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
-from agora_events.catalogue import DomainEvent, validate_aggregate_id
+from agora_events.catalogue import validate_aggregate_id
 from agora_events.commands import CommandHandler, CommandResult
 from agora_events.contracts.registration import (
     AccreditationRejected,
     ClaimRef,
     ParticipantWithdrew,
     ReleaseReason,
+    Unenrolled,
 )
 from agora_events.decider import InvariantViolated, Rejected
-from agora_events.store import EventStore, Metadata
+from agora_events.store import EventStore
+from agora_events.usecases import SYSTEM, Caller, Outcome, UseCases, outcome_of
 
 from .domain import (
     Amend,
@@ -67,18 +67,6 @@ from .domain import (
 
 log = logging.getLogger("agora.registration")
 IN_FLIGHT = 32
-S = TypeVar("S")
-C = TypeVar("C")
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a use case answers: the ids it touched and the stream sequence it reached."""
-
-    ids: dict[str, str]
-    sequence: int
-    events: list[str] = field(default_factory=list)
-    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,71 +75,30 @@ class EnrolmentOutcome(Outcome):
     position: int | None = None
 
 
-class ScopeLocks:
-    """One asyncio lock per consistency scope, dropped when nobody waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, scope: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(scope, (asyncio.Lock(), 0))
-        self._locks[scope] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[scope]
-            if users == 1:
-                del self._locks[scope]
-            else:
-                self._locks[scope] = (lock, users - 1)
-
-
-def keyed(key: str | None, action: str) -> str | None:
-    """Idempotency keys are the client's, namespaced by action so one key cannot collide
-    with another action's on the same record."""
-    return None if key is None else f"{action}:{key}"
-
-
 def release_key(participant_id: str, claim: int) -> str:
     return f"release:{participant_id}:{claim}"
 
 
-class Registration:
+class Registration(UseCases):
     def __init__(self, store: EventStore, *, max_attempts: int = 8) -> None:
+        super().__init__(in_flight=IN_FLIGHT)
         self.participants: CommandHandler[Participant, ParticipantCommand] = CommandHandler(
             store, participant_decider, participant_scope, max_attempts=max_attempts
         )
         self.sessions: CommandHandler[SessionEnrolment, EnrolmentCommand] = CommandHandler(
             store, enrolment_decider, enrolment_scope, max_attempts=max_attempts
         )
-        self._locks = ScopeLocks()
-        self._in_flight = asyncio.Semaphore(IN_FLIGHT)
-
-    async def _run(
-        self,
-        handler: CommandHandler[S, C],
-        scope: str,
-        command: C,
-        key: str | None,
-        actor: str | None,
-    ) -> CommandResult[S]:
-        async with self._locks.hold(scope), self._in_flight:
-            return await handler.handle(
-                command, idempotency_key=key, metadata=Metadata(actor=actor, correlation_id=key)
-            )
 
     async def _participant(
-        self, command: ParticipantCommand, key: str | None, actor: str | None
+        self, command: ParticipantCommand, caller: Caller
     ) -> CommandResult[Participant]:
-        return await self._run(self.participants, participant_scope(command), command, key, actor)
+        return await self.run(self.participants, participant_scope(command), command, caller)
 
     async def _session(
-        self, command: EnrolmentCommand, key: str | None, actor: str | None
+        self, command: EnrolmentCommand, caller: Caller
     ) -> CommandResult[SessionEnrolment]:
         validate_aggregate_id(command.session_id)
-        return await self._run(self.sessions, enrolment_scope(command), command, key, actor)
+        return await self.run(self.sessions, enrolment_scope(command), command, caller)
 
     async def participant(self, participant_id: str) -> Participant:
         check_participant_id(participant_id)
@@ -173,128 +120,102 @@ class Registration:
         delegation: str | None,
         organisation: str = "",
         title: str | None = None,
-        key: str | None = None,
-        actor: str | None = None,
+        caller: Caller = SYSTEM,
     ) -> Outcome:
         """A new participant. With a key, the id is derived from it, so a retry finds the
         participant it created; without one, a random id (retried on the rare collision)."""
+        self.accept(caller)
         for attempt in range(3):
-            seed = f"register:{key}" if key is not None else None
+            seed = f"register:{caller.key}" if caller.key is not None else None
             participant_id = _new_participant_id(seed, attempt)
             command = Register(
                 participant_id, name, email, category, delegation, organisation, title
             )
             try:
-                result = await self._participant(command, keyed(key, "register"), actor)
+                result = await self._participant(command, caller)
             except InvariantViolated:
                 if attempt == 2:
                     raise
                 log.info("participant id taken; drawing another", extra={"attempt": attempt})
                 continue
-            return _outcome({"participant_id": participant_id}, [result])
+            return outcome_of({"participant_id": participant_id}, [result])
         raise AssertionError("unreachable")
 
-    async def amend(
-        self, command: Amend, *, key: str | None = None, actor: str | None = None
-    ) -> Outcome:
-        result = await self._participant(command, keyed(key, "amend"), actor)
-        return _outcome({"participant_id": command.participant_id}, [result])
+    async def amend(self, command: Amend, caller: Caller = SYSTEM) -> Outcome:
+        self.accept(caller)
+        result = await self._participant(command, caller)
+        return outcome_of({"participant_id": command.participant_id}, [result])
 
-    async def approve(
-        self, participant_id: str, *, key: str | None = None, actor: str | None = None
-    ) -> Outcome:
-        result = await self._participant(Approve(participant_id), keyed(key, "approve"), actor)
-        return _outcome({"participant_id": participant_id}, [result])
+    async def approve(self, participant_id: str, caller: Caller = SYSTEM) -> Outcome:
+        self.accept(caller)
+        result = await self._participant(Approve(participant_id), caller)
+        return outcome_of({"participant_id": participant_id}, [result])
 
-    async def reject(
-        self,
-        participant_id: str,
-        reason: str,
-        *,
-        key: str | None = None,
-        actor: str | None = None,
-    ) -> Outcome:
-        result = await self._participant(
-            Reject(participant_id, reason), keyed(key, "reject"), actor
-        )
+    async def reject(self, participant_id: str, reason: str, caller: Caller = SYSTEM) -> Outcome:
+        self.accept(caller)
+        result = await self._participant(Reject(participant_id, reason), caller)
         released = [e.released for e in result.events if isinstance(e, AccreditationRejected)]
         follow_up = await self.release_places(
-            participant_id, released[0] if released else (), "rejected", actor
+            participant_id, released[0] if released else (), "rejected", caller
         )
-        return _outcome({"participant_id": participant_id}, [result, *follow_up])
+        return outcome_of({"participant_id": participant_id}, [result, *follow_up])
 
     async def withdraw(
-        self,
-        participant_id: str,
-        reason: str | None = None,
-        *,
-        key: str | None = None,
-        actor: str | None = None,
+        self, participant_id: str, reason: str | None = None, caller: Caller = SYSTEM
     ) -> Outcome:
-        result = await self._participant(
-            Withdraw(participant_id, reason), keyed(key, "withdraw"), actor
-        )
+        self.accept(caller)
+        result = await self._participant(Withdraw(participant_id, reason), caller)
         released = [e.released for e in result.events if isinstance(e, ParticipantWithdrew)]
         follow_up = await self.release_places(
-            participant_id, released[0] if released else (), "withdrew", actor
+            participant_id, released[0] if released else (), "withdrew", caller
         )
-        return _outcome({"participant_id": participant_id}, [result, *follow_up])
+        return outcome_of({"participant_id": participant_id}, [result, *follow_up])
 
     async def release_places(
         self,
         participant_id: str,
         released: Sequence[ClaimRef],
         reason: ReleaseReason,
-        actor: str | None,
+        caller: Caller = SYSTEM,
     ) -> list[CommandResult[SessionEnrolment]]:
         """Take a participant who gave up their claims off those sessions' lists."""
         results = []
         for ref in released:
             command = Unenrol(ref.session_id, participant_id, ref.claim, reason)
-            key = release_key(participant_id, ref.claim)
-            results.append(await self._session(command, key, actor))
+            step = caller.with_key(release_key(participant_id, ref.claim))
+            results.append(await self._session(command, step))
         return results
 
     async def check_in(
-        self,
-        participant_id: str,
-        gate: str,
-        at: datetime,
-        *,
-        key: str | None = None,
-        actor: str | None = None,
+        self, participant_id: str, gate: str, at: datetime, caller: Caller = SYSTEM
     ) -> Outcome:
-        command = CheckIn(participant_id, gate, at)
-        result = await self._participant(command, keyed(key, "check-in"), actor)
-        return _outcome({"participant_id": participant_id}, [result])
+        self.accept(caller)
+        result = await self._participant(CheckIn(participant_id, gate, at), caller)
+        return outcome_of({"participant_id": participant_id}, [result])
 
     async def check_out(
-        self,
-        participant_id: str,
-        gate: str,
-        at: datetime,
-        *,
-        key: str | None = None,
-        actor: str | None = None,
+        self, participant_id: str, gate: str, at: datetime, caller: Caller = SYSTEM
     ) -> Outcome:
-        command = CheckOut(participant_id, gate, at)
-        result = await self._participant(command, keyed(key, "check-out"), actor)
-        return _outcome({"participant_id": participant_id}, [result])
+        self.accept(caller)
+        result = await self._participant(CheckOut(participant_id, gate, at), caller)
+        return outcome_of({"participant_id": participant_id}, [result])
 
     # -- workshops -------------------------------------------------------------------------
 
     async def enrol(
-        self,
-        participant_id: str,
-        session_id: str,
-        *,
-        key: str | None = None,
-        actor: str | None = None,
+        self, participant_id: str, session_id: str, caller: Caller = SYSTEM
     ) -> EnrolmentOutcome:
         check_participant_id(participant_id)
-        terms = ensure_open(await self.session(session_id), session_id)
+        self.accept(caller)
+        scope = f"registration.enrolment.{validate_aggregate_id(session_id)}.*"
+        replayed = await self.sessions.recorded(scope, caller.key, caller.digest)
+        session = await self.session(session_id)
+        # Only a new enrolment needs the session open; a retry answers what it did.
+        terms = session.terms
+        if replayed is None or terms is None:
+            terms = ensure_open(session, session_id)
         claimed = await self._participant(
-            ClaimPlace(participant_id, session_id, terms.window), keyed(key, "enrol-claim"), actor
+            ClaimPlace(participant_id, session_id, terms.window), caller
         )
         claim = claimed.state.claim_for(session_id)
         if claim is None:
@@ -303,19 +224,16 @@ class Registration:
                 "since; send a new key to enrol again"
             )
         try:
-            placed = await self._session(
-                Enrol(session_id, participant_id, claim.number), keyed(key, "enrol"), actor
-            )
+            placed = await self._session(Enrol(session_id, participant_id, claim.number), caller)
         except Rejected:
             listed = (await self.session(session_id)).place_of(participant_id)
             if listed is None or listed[0].claim != claim.number:
                 await self._participant(
                     ReleasePlace(participant_id, session_id, claim.number),
-                    release_key(participant_id, claim.number),
-                    actor,
+                    caller.with_key(release_key(participant_id, claim.number)),
                 )
             raise
-        outcome = _outcome(
+        outcome = outcome_of(
             {"participant_id": participant_id, "session_id": session_id}, [claimed, placed]
         )
         held = placed.state.place_of(participant_id)
@@ -329,46 +247,46 @@ class Registration:
             position=placed.state.waitlist.index(held[0]) + 1 if held and waiting else None,
         )
 
-    async def leave(
-        self,
-        participant_id: str,
-        session_id: str,
-        *,
-        key: str | None = None,
-        actor: str | None = None,
-    ) -> Outcome:
-        claim = held_claim(await self.participant(participant_id), participant_id, session_id)
-        left = await self._session(
-            Unenrol(session_id, participant_id, claim.number), keyed(key, "leave"), actor
-        )
+    async def leave(self, participant_id: str, session_id: str, caller: Caller = SYSTEM) -> Outcome:
+        check_participant_id(participant_id)
+        self.accept(caller)
+        scope = f"registration.enrolment.{validate_aggregate_id(session_id)}.*"
+        replayed = await self.sessions.recorded(scope, caller.key, caller.digest)
+        if replayed is not None:
+            # A retry: the claim it gave up is named in what it recorded.
+            claim = next(e.claim for e in replayed.events if isinstance(e, Unenrolled))
+        else:
+            claim = held_claim(
+                await self.participant(participant_id), participant_id, session_id
+            ).number
+        left = await self._session(Unenrol(session_id, participant_id, claim), caller)
         released = await self._participant(
-            ReleasePlace(participant_id, session_id, claim.number),
-            release_key(participant_id, claim.number),
-            actor,
+            ReleasePlace(participant_id, session_id, claim),
+            caller.with_key(release_key(participant_id, claim)),
         )
         ids = {"participant_id": participant_id, "session_id": session_id}
-        return _outcome(ids, [left, released])
+        return outcome_of(ids, [left, released])
 
-    async def sync_session(self, command: SyncSession, *, key: str, actor: str) -> Outcome:
+    async def sync_session(self, command: SyncSession, caller: Caller) -> Outcome:
         """Record what the agenda says of a session, then bring the claims of the people on
         its lists in line: moved with the session, or given up when it is cancelled.
 
         Safe to repeat: the session records only changes, and the follow-ups are decided on
         the state, so a redelivered agenda event changes nothing twice."""
-        result = await self._session(command, key, actor)
+        result = await self._session(command, caller)
         session = result.state
         follow_up: list[CommandResult[Participant]] = []
         sid = command.session_id
         if session.cancelled is not None:
             for place in session.released:
                 release = ReleasePlace(place.participant_id, sid, place.claim, "session_cancelled")
-                key_ = release_key(place.participant_id, place.claim)
-                follow_up.append(await self._participant(release, key_, actor))
+                step = caller.with_key(release_key(place.participant_id, place.claim))
+                follow_up.append(await self._participant(release, step))
         elif session.terms is not None:
             for place in (*session.roster, *session.waitlist):
                 move = RescheduleClaim(place.participant_id, sid, place.claim, session.terms.window)
-                follow_up.append(await self._participant(move, None, actor))
-        return _outcome({"session_id": sid}, [result, *follow_up])
+                follow_up.append(await self._participant(move, caller.with_key(None)))
+        return outcome_of({"session_id": sid}, [result, *follow_up])
 
 
 def _new_participant_id(seed: str | None, attempt: int) -> str:
@@ -376,13 +294,3 @@ def _new_participant_id(seed: str | None, attempt: int) -> str:
         return participant_id_from_bits(secrets.randbits(40))
     digest = hashlib.sha256(f"{seed}\n{attempt}".encode()).digest()
     return participant_id_from_bits(int.from_bytes(digest[:5], "big"))
-
-
-def _outcome(ids: dict[str, str], results: Sequence[CommandResult[Any]]) -> Outcome:
-    events: list[DomainEvent] = [event for result in results for event in result.events]
-    return Outcome(
-        ids=ids,
-        sequence=max(result.last_sequence for result in results),
-        events=[event.meta.type for event in events],
-        duplicate=all(result.duplicate for result in results),
-    )

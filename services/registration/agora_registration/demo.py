@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from agora_events.usecases import Caller
+
 from .application import Registration
 
 DEMO_FILE = "data/demo/unpsf-2025-roundtable.toml"
@@ -51,12 +53,11 @@ async def load_demo(registration: Registration) -> DemoReport:
             delegation=person.get("delegation") or None,
             organisation=person.get("organisation", ""),
             title=person.get("title") or None,
-            key=key,
-            actor=ACTOR,
+            caller=Caller(actor=ACTOR, key=key),
         )
         registered += not outcome.duplicate
         participant_id = outcome.ids["participant_id"]
         if (await registration.participant(participant_id)).status == "submitted":
-            await registration.approve(participant_id, key=key, actor=ACTOR)
+            await registration.approve(participant_id, Caller(actor=ACTOR, key=f"{key}:approve"))
             approved += 1
     return DemoReport(participants=len(people), registered=registered, approved=approved)

@@ -25,25 +25,18 @@ nothing. A failure of the store or the network is retried with a growing delay; 
 domain refuses (a bug, not a condition) or that cannot be read is logged with its id and
 terminated, so it cannot block those behind it.
 
-The broker (its connection, start and stop) belongs to ``main.py``; ``Reactor`` only
-declares the routes (``router``) and reads its consumers' progress.
+The broker (its connection, start and stop) belongs to the kernel's service shell, and so
+does the consumers' upkeep (``agora_events.reactor``); this module declares the consumers and
+the routes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-from faststream.middlewares import AckPolicy
-from faststream.nats import NatsBroker, NatsRouter, PullSub
-from faststream.nats.subscriber import PullStreamSubscriber
-from nats.js.api import AckPolicy as ConsumerAckPolicy
-from nats.js.api import ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from faststream.nats import NatsBroker, NatsRouter
 
 from agora_events.catalogue import DomainEvent
 from agora_events.contracts.agenda import (
@@ -60,18 +53,10 @@ from agora_events.contracts.registration import (
     ParticipantWithdrew,
     ReleaseReason,
 )
-from agora_events.messaging import (
-    RETRY_DELAYS,
-    Delivered,
-    Delivery,
-    JetStreamAcknowledgement,
-    Outcome,
-    Settled,
-    SettledHook,
-    decode_event,
-    events_of,
-    existing_stream,
-)
+from agora_events.messaging import RETRY_DELAYS, Delivered, Delivery, SettledHook, events_of
+from agora_events.reactor import Consumer, ReactorBehindError
+from agora_events.reactor import Reactor as ReactorBase
+from agora_events.usecases import Caller
 
 from .domain import (
     AgendaSession,
@@ -83,10 +68,6 @@ from .domain import (
 )
 
 log = logging.getLogger("agora.registration.reactor")
-# How often the consumers are checked. Short, because while a consumer is missing, FastStream's
-# fetch loop retries without pause once its waiting fetch has run out (measured: most of a core).
-KEEP_EVERY = 1.0
-FINISHED = frozenset({Outcome.ACKNOWLEDGED, Outcome.TERMINATED})
 ACTOR = "registration-reactor"
 SessionEvent = SessionScheduled | SessionMoved | SessionDetailsChanged | SessionCancelled
 RoomEvent = RoomAdded | RoomCapacityChanged
@@ -94,12 +75,6 @@ ReleaseEvent = ParticipantWithdrew | AccreditationRejected
 SESSION_EVENTS = (SessionScheduled, SessionMoved, SessionDetailsChanged, SessionCancelled)
 ROOM_EVENTS = (RoomAdded, RoomCapacityChanged)
 RELEASE_EVENTS = (ParticipantWithdrew, AccreditationRejected)
-FETCH_TIMEOUT = 5.0
-"""Seconds one pull request waits for a message before the next is sent."""
-
-
-class ReactorBehindError(Exception):
-    """The reactor did not reach a sequence in the time given."""
 
 
 # -- what the reactor needs ------------------------------------------------------------------
@@ -121,15 +96,24 @@ class AgendaHistory(Protocol):
 class Registrar(Protocol):
     """Registration's use cases (``Registration``)."""
 
-    async def sync_session(self, command: SyncSession, *, key: str, actor: str) -> object: ...
+    async def sync_session(self, command: SyncSession, caller: Caller) -> object: ...
 
     async def release_places(
         self,
         participant_id: str,
         released: Sequence[ClaimRef],
         reason: ReleaseReason,
-        actor: str | None,
+        caller: Caller = ...,
     ) -> object: ...
+
+
+def reacting_to(delivery: Delivery, key: str) -> Caller:
+    return Caller.reacting_to(
+        ACTOR,
+        event_id=delivery.event_id,
+        correlation_id=delivery.envelope.correlationid,
+        key=key,
+    )
 
 
 # -- what to do --------------------------------------------------------------------------------
@@ -156,7 +140,11 @@ class Reactions:
 
     async def participant_left(self, event: ReleaseEvent, delivery: Delivery) -> None:
         reason: ReleaseReason = "withdrew" if isinstance(event, ParticipantWithdrew) else "rejected"
-        await self._registration.release_places(event.participant_id, event.released, reason, ACTOR)
+        # Each release carries a key of its own, derived from the claim.
+        caller = reacting_to(delivery, key=f"agenda:{delivery.event_id}")
+        await self._registration.release_places(
+            event.participant_id, event.released, reason, caller
+        )
 
     async def _sync(
         self, sessions: dict[str, AgendaSession], concerned: Iterable[str], delivery: Delivery
@@ -175,57 +163,15 @@ class Reactions:
             )
             return
         key = f"agenda:{delivery.event_id}:{session.session_id}"
-        await self._registration.sync_session(command, key=key, actor=ACTOR)
+        await self._registration.sync_session(command, reacting_to(delivery, key))
 
 
 # -- the routes ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Consumer:
-    stream: str
-    durable: str
-    filters: tuple[str, ...]
-
-    def subscribe(self, router: NatsRouter, description: str) -> PullStreamSubscriber:
-        """This consumer's subscriber on ``router``: one message at a time, in stream order,
-        settled by the router's ``JetStreamAcknowledgement``."""
-        return router.subscriber(
-            # One filter is the subscription's subject; several live in the config.
-            self.filters[0] if len(self.filters) == 1 else "",
-            stream=existing_stream(self.stream),
-            durable=self.durable,
-            config=self.config(),
-            pull_sub=PullSub(batch_size=1, timeout=FETCH_TIMEOUT),
-            ack_policy=AckPolicy.MANUAL,
-            decoder=decode_event,
-            no_reply=True,
-            title=f"{self.durable}:subscribe",
-            description=description,
-        )
-
-    def config(self, after: int = 0) -> ConsumerConfig:
-        """Created as this when missing; an existing consumer of that name is bound as is.
-        ``after``: start past that stream sequence instead of at the beginning."""
-        one = len(self.filters) == 1
-        return ConsumerConfig(
-            durable_name=self.durable,
-            description="registration reactor: issues registration commands",
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if after else DeliverPolicy.ALL,
-            opt_start_seq=after + 1 if after else None,
-            ack_policy=ConsumerAckPolicy.EXPLICIT,
-            ack_wait=60.0,
-            max_ack_pending=1,
-            filter_subject=self.filters[0] if one else None,
-            filter_subjects=None if one else list(self.filters),
-        )
-
-
-class Reactor:
-    """The reactor's routes for a broker, and its consumers' progress.
-
-    ``main.py`` includes ``router`` in its ``NatsBroker`` before starting it; the durable
-    consumers are created (if missing) and bound when the broker starts."""
+class Reactor(ReactorBase):
+    """The reactor's consumers and routes; the kernel keeps the consumers and reads their
+    progress (``wait_for`` defaults to the AGENDA stream)."""
 
     def __init__(
         self,
@@ -237,28 +183,23 @@ class Reactor:
         retry_delays: Sequence[float] = RETRY_DELAYS,
         observe: SettledHook | None = None,
     ) -> None:
-        self._broker = broker
-        self._observe = observe
         self.reactions = Reactions(history, registration)
-        self.consumers = {
-            "AGENDA": Consumer("AGENDA", f"{name}-agenda", ("agenda.>",)),
-            "REGISTRATION": Consumer(
+        description = "registration reactor: issues registration commands"
+        consumers = [
+            Consumer("AGENDA", f"{name}-agenda", ("agenda.>",), description),
+            Consumer(
                 "REGISTRATION",
                 f"{name}-releases",
                 (
                     "registration.participant.*.withdrawn",
                     "registration.participant.*.rejected",
                 ),
+                description,
             ),
-        }
-        self._progress = asyncio.Condition()
-        self._finished: dict[str, int] = {}  # durable → highest sequence settled for good
-        self._keeper: asyncio.Task[None] | None = None
-        self.router = self._routes(retry_delays)
+        ]
+        super().__init__(broker, consumers, name=name, retry_delays=retry_delays, observe=observe)
 
-    def _routes(self, retry_delays: Sequence[float]) -> NatsRouter:
-        acknowledgement = JetStreamAcknowledgement(retry_delays=retry_delays, settled=self._settled)
-        router = NatsRouter(middlewares=[acknowledgement])
+    def routes(self, router: NatsRouter) -> None:
         reactions = self.reactions
 
         agenda = self.consumers["AGENDA"]
@@ -287,94 +228,5 @@ class Reactor:
         async def participant_left(event: ReleaseEvent, delivery: Delivered) -> None:
             await reactions.participant_left(event, delivery)
 
-        return router
 
-    async def _settled(self, settled: Settled) -> None:
-        if settled.consumer and settled.sequence and settled.outcome in FINISHED:
-            durable, sequence = settled.consumer, settled.sequence
-            self._finished[durable] = max(self._finished.get(durable, 0), sequence)
-        async with self._progress:
-            self._progress.notify_all()
-        if self._observe is not None:
-            await self._observe(settled)
-
-    # -- keeping the consumers -----------------------------------------------------------------
-
-    async def ensure_consumers(self) -> list[str]:
-        """Re-create a consumer that has disappeared (deleted by hand, lost in a restore of
-        the stream), starting after the last event this process finished with; returns the
-        durable names re-created. FastStream's fetch loop picks the new consumer up."""
-        js = self._broker.connection.jetstream()
-        recreated = []
-        for consumer in self.consumers.values():
-            try:
-                await js.consumer_info(consumer.stream, consumer.durable)
-            except NotFoundError:
-                after = self._finished.get(consumer.durable, 0)
-                await js.add_consumer(consumer.stream, consumer.config(after=after))
-                log.warning(
-                    "consumer re-created",
-                    extra={"consumer": consumer.durable, "after_sequence": after},
-                )
-                recreated.append(consumer.durable)
-        return recreated
-
-    def keep_consumers(self, every: float = KEEP_EVERY) -> None:
-        """Check the consumers every ``every`` seconds until ``stop_keeping``."""
-        if self._keeper is None:
-            self._keeper = asyncio.create_task(self._keep(every), name="reactor consumers")
-
-    async def stop_keeping(self) -> None:
-        keeper, self._keeper = self._keeper, None
-        if keeper is not None:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-
-    async def _keep(self, every: float) -> None:
-        while True:
-            await asyncio.sleep(every)  # a polling period, not a synchronisation
-            try:
-                await self.ensure_consumers()
-            except Exception as exc:  # NATS away: the next round tries again
-                log.warning("cannot check the consumers", extra={"error": type(exc).__name__})
-
-    # -- progress ------------------------------------------------------------------------------
-
-    async def lag(self) -> dict[str, int]:
-        """Messages each consumer has not yet finished with (for /readyz)."""
-        js = self._broker.connection.jetstream()
-        lag = {}
-        for consumer in self.consumers.values():
-            info = await js.consumer_info(consumer.stream, consumer.durable)
-            lag[consumer.durable] = info.num_pending + info.num_ack_pending
-        return lag
-
-    async def wait_for(
-        self,
-        sequence: int,
-        *,
-        stream: str = "AGENDA",
-        timeout: float = 5.0,
-    ) -> None:
-        """Return once every event of ``stream`` up to ``sequence`` that the reactor follows
-        has been handled; raise ReactorBehindError after ``timeout`` seconds."""
-        consumer = self.consumers[stream]
-        js = self._broker.connection.jetstream()
-
-        async def caught_up() -> bool:
-            info = await js.consumer_info(consumer.stream, consumer.durable)
-            floor = info.ack_floor.stream_seq if info.ack_floor else 0
-            return (floor or 0) >= sequence or (info.num_pending == 0 and info.num_ack_pending == 0)
-
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    async with self._progress:
-                        if await caught_up():
-                            return
-                        await self._progress.wait()
-        except TimeoutError:
-            raise ReactorBehindError(
-                f"the reactor has not handled {stream} up to {sequence} within {timeout}s"
-            ) from None
+__all__ = ["Reactions", "Reactor", "ReactorBehindError", "Registrar"]

@@ -28,14 +28,10 @@ class RegistrationSettings(ServiceSettings):
     )
     http_port: int = 8102
     database_url: str = "sqlite+aiosqlite:///.agora/registration.db"
-    database_schema: str | None = Field(
-        default=None, description="PostgreSQL only: keep the read model in this schema"
-    )
     participant_token_secret: SecretStr = Field(
         default=SecretStr(LOCAL_PARTICIPANT_SECRET),
         description="Key of the HMAC that makes a participant's bearer token from their id",
     )
-    run_reactor: bool = True
 
     @model_validator(mode="after")
     def _refuse_a_guessable_participant_secret(self) -> RegistrationSettings:

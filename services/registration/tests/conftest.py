@@ -27,13 +27,15 @@ from agora_events.contracts.agenda import (
     SessionMoved,
     SessionScheduled,
 )
+from agora_events.service import Runtime, running
 from agora_events.settings import LOCAL_ORGANISER_TOKEN
 from agora_events.store import EventStore
 from agora_registration.application import Registration
-from agora_registration.main import Service, start_service
+from agora_registration.main import REGISTRATION
 from agora_registration.reactor import Reactor, Registrar
 from agora_registration.settings import RegistrationSettings
 
+Service = Runtime[RegistrationSettings, Registration]
 SAMARKAND = timezone(timedelta(hours=5))
 EDITION = "unpsf-2025"
 
@@ -255,11 +257,8 @@ async def service(
     settings = RegistrationSettings.model_validate(
         database | {"read_your_writes_timeout": 0.5, "nats_url": nats_url}
     )
-    running = await start_service(settings, nc=nats_client)
-    try:
-        yield running
-    finally:
-        await running.stop()
+    async with running(REGISTRATION, settings, nc=nats_client) as runtime:
+        yield runtime
 
 
 class Api:

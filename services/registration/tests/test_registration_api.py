@@ -375,7 +375,7 @@ async def test_a_participant_awaiting_review_cannot_enrol(api: Api, agenda: Agen
 async def test_a_query_the_read_model_cannot_answer_yet_gets_503_with_retry_after(
     api: Api,
 ) -> None:
-    await api.service.runner.stop()  # the projections stall
+    await api.service.projections.stop()  # the projections stall
     await api.register()
     response = await api.client.get(
         "/counts", params={"after": api.sequence}, headers=api.organiser
@@ -393,10 +393,17 @@ async def test_an_organiser_can_give_a_participant_their_token_again(api: Api) -
 
 
 async def test_serves_health_readiness_states_and_openapi(api: Api) -> None:
-    assert (await api.client.get("/healthz")).json() == {"status": "ok"}
+    assert (await api.client.get("/healthz")).json() == {"status": "ok", "service": "registration"}
     ready = await api.client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["nats"] is True
+    report = ready.json()
+    assert (report["status"], report["service"]) == ("ready", "registration")
+    assert report["checks"]["nats"] == report["checks"]["reactor_connection"] == "connected"
+    assert {p["projection"] for p in report["checks"]["projections"]}
+    assert {r["consumer"] for r in report["checks"]["reactors"]} == {
+        "registration-reactor-agenda",
+        "registration-reactor-releases",
+    }
     states = (await api.client.get("/states")).json()
     assert len(states) == 195
     assert {"alpha3": "VAT", "name": "Holy See", "status": "observer"} in states
@@ -467,7 +474,7 @@ async def test_a_session_moved_onto_another_one_shows_as_a_clash_on_the_record(
     await api.service.reactor.wait_for(agenda.sequence)
     # The reactor recorded the new times in REGISTRATION; the read model follows from there.
     recorded = await last_sequence(api.service.nc, "REGISTRATION")
-    await api.service.runner.wait_for(recorded, stream="REGISTRATION")
+    await api.service.projections.wait_for(recorded, stream="REGISTRATION")
     record = await api.client.get(f"/participants/{pid}", headers=own)
     assert record.json()["clashes"] == [["ws5-s1", "ws6-s1"]]
     assert [p["status"] for p in record.json()["places"]] == ["enrolled", "enrolled"]

@@ -19,11 +19,12 @@ from sqlalchemy import select
 
 from agora_events.projections.database import ReadModelDatabase
 from agora_events.projections.runner import ProjectionRunner
-from agora_registration.main import Service, http_server, projections
+from agora_events.service import http_server
+from agora_registration.main import projections
 from agora_registration.states import all_states
 
 if TYPE_CHECKING:
-    from tests.conftest import Agenda
+    from tests.conftest import Agenda, Service
 
 CROWD = 200
 CAPACITY = 150
@@ -148,7 +149,7 @@ async def test_two_hundred_people_register_enrol_past_capacity_and_a_withdrawal_
     # The read model equals one rebuilt from sequence 0 into a fresh SQLite database.
     await service.reactor.wait_for(withdrawn.json()["sequence"], stream="REGISTRATION")
     last = (await nats_client.jetstream().stream_info("REGISTRATION")).state.last_seq
-    await service.runner.wait_for(last, stream="REGISTRATION", timeout=30)
+    await service.projections.wait_for(last, stream="REGISTRATION", timeout=30)
     fresh = ReadModelDatabase(f"sqlite+aiosqlite:///{tmp_path}/rebuilt.db", durable=False)
     await fresh.prepare(projections())
     rebuilder = ProjectionRunner(nats_client, fresh, projections(), consumer_prefix="rebuild")

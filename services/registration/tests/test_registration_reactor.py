@@ -25,15 +25,17 @@ from agora_events.contracts.agenda import (
     RoomAdded,
     SessionScheduled,
 )
-from agora_events.contracts.registration import ClaimRef, ParticipantWithdrew
+from agora_events.contracts.registration import ClaimRef, ParticipantWithdrew, ReleaseReason
 from agora_events.decider import InvariantViolated
 from agora_events.envelope import Envelope
 from agora_events.messaging import Outcome, Settled, ack_subject
+from agora_events.reactor import FETCH_TIMEOUT
 from agora_events.store import EventStore
 from agora_events.streams import STREAMS
+from agora_events.usecases import SYSTEM, Caller
 from agora_registration.application import Registration
 from agora_registration.domain import SyncSession
-from agora_registration.reactor import FETCH_TIMEOUT, Reactor, Recorded
+from agora_registration.reactor import Reactor, Recorded
 
 if TYPE_CHECKING:
     from tests.conftest import Agenda, ReactorRunner
@@ -112,7 +114,9 @@ class RecordingRegistration:
     refused_sessions: set[str] = field(default_factory=set)
     store_failures: int = 0
 
-    async def sync_session(self, command: SyncSession, *, key: str, actor: str) -> object:
+    async def sync_session(self, command: SyncSession, caller: Caller) -> object:
+        assert caller.key is not None
+        key = caller.key
         if self.store_failures:
             self.store_failures -= 1
             raise ConnectionError("the store cannot be reached")
@@ -123,7 +127,11 @@ class RecordingRegistration:
         return None
 
     async def release_places(
-        self, participant_id: str, released: Sequence[ClaimRef], reason: str, actor: str | None
+        self,
+        participant_id: str,
+        released: Sequence[ClaimRef],
+        reason: ReleaseReason,
+        caller: Caller = SYSTEM,
     ) -> object:
         self.released.append((participant_id, tuple(released), reason))
         return None
@@ -340,19 +348,24 @@ class Spy:
     before_sync: Callable[[SyncSession], Awaitable[None]] | None = None
     after_sync: Callable[[SyncSession], Awaitable[None]] | None = None
 
-    async def sync_session(self, command: SyncSession, *, key: str, actor: str) -> object:
-        self.keys.append(key)
+    async def sync_session(self, command: SyncSession, caller: Caller) -> object:
+        assert caller.key is not None
+        self.keys.append(caller.key)
         if self.before_sync is not None:
             await self.before_sync(command)
-        outcome = await self.inner.sync_session(command, key=key, actor=actor)
+        outcome = await self.inner.sync_session(command, caller)
         if self.after_sync is not None:
             await self.after_sync(command)
         return outcome
 
     async def release_places(
-        self, participant_id: str, released: Sequence[ClaimRef], reason: str, actor: str | None
+        self,
+        participant_id: str,
+        released: Sequence[ClaimRef],
+        reason: ReleaseReason,
+        caller: Caller = SYSTEM,
     ) -> object:
-        return await self.inner.release_places(participant_id, released, reason, actor)  # type: ignore[arg-type]
+        return await self.inner.release_places(participant_id, released, reason, caller)
 
 
 async def test_a_redelivered_agenda_event_changes_nothing(

@@ -11,6 +11,7 @@ from agora_events.commands import ConcurrencyError
 from agora_events.contracts.registration import PromotedFromWaitlist
 from agora_events.decider import InvariantViolated, NotFound
 from agora_events.store import EventStore
+from agora_events.usecases import Caller
 from agora_registration.application import Registration
 from agora_registration.domain import Withdraw
 from agora_registration.reactor import Reactor
@@ -265,8 +266,9 @@ async def test_a_retried_registration_with_the_same_key_registers_once(
         "category": "minister",
         "delegation": "UZB",
     }
-    first = await registration.register(**fields, key="form-submission-1")  # type: ignore[arg-type]
-    again = await Registration(store).register(**fields, key="form-submission-1")  # type: ignore[arg-type]
+    form = Caller(actor="registrant", key="form-submission-1")
+    first = await registration.register(**fields, caller=form)  # type: ignore[arg-type]
+    again = await Registration(store).register(**fields, caller=form)  # type: ignore[arg-type]
     assert again.duplicate
     assert again.ids == first.ids
     assert len(await store.read("registration.participant.*.registered")) == 1
