@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nats
 from nats.aio.client import Client as NATS
-from nats.errors import NoServersError
 from nats.js.errors import NotFoundError
 from sqlalchemy.engine import make_url
 
+from agora_events import connection
 from agora_events.projections import Projection
 from agora_events.projections.database import DatabaseConfigError, ReadModelDatabase
 from agora_events.projections.schema import verify
@@ -100,23 +99,12 @@ def same_database(first: str, second: str) -> bool:
     return one.render_as_string(hide_password=False) == other.render_as_string(hide_password=False)
 
 
-async def _quiet(error: Exception) -> None:
-    """nats-py logs every failed attempt; the one message we print is enough."""
-
-
 async def connect(url: str) -> NATS:
+    """The kernel's connection (fails fast; a password in the URL never reaches a message)."""
     try:
-        # nats-py reads max_reconnect_attempts=0 as "no limit", even for the first connect.
-        return await nats.connect(
-            url,
-            connect_timeout=3,
-            max_reconnect_attempts=1,
-            reconnect_time_wait=0.1,
-            allow_reconnect=False,
-            error_cb=_quiet,
-        )
-    except (NoServersError, OSError, TimeoutError) as exc:
-        raise CliError(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from None
+        return await connection.connect(url, name="agora-cli")
+    except connection.NatsUnavailable as exc:
+        raise CliError(str(exc)) from None
 
 
 def run(action: str, work: Coroutine[Any, Any, int]) -> int:

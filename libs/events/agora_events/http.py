@@ -179,8 +179,11 @@ async def request_digest(request: Request) -> str:
         ).encode()
     except (ValueError, UnicodeDecodeError):
         canonical = body
-    query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
-    digest = hashlib.sha256(f"{request.method} {request.url.path}?{query}\n".encode())
+    # Query items sorted by name (repeated values keep their order), all of it as one JSON
+    # line, so no two requests spell the same text; the body follows the line's end.
+    query = sorted(request.query_params.multi_items(), key=lambda item: item[0])
+    head = json.dumps([request.method, request.url.path, query], ensure_ascii=False)
+    digest = hashlib.sha256(head.encode() + b"\n")
     digest.update(canonical)
     return digest.hexdigest()[:32]
 

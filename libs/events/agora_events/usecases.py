@@ -125,16 +125,28 @@ class RecentKeys:
         self._digests: OrderedDict[str, str] = OrderedDict()
         self._size = size
 
-    def bind(self, caller: Caller) -> None:
+    def check(self, caller: Caller) -> None:
+        """Refuse a key this process saw applied for another request."""
         if caller.key is None or caller.digest is None:
             return
         known = self._digests.get(caller.key)
         if known is not None and known != caller.digest:
             raise IdempotencyKeyReused(caller.key)
+
+    def remember(self, caller: Caller) -> None:
+        """Bind a key to its request once something was done for it (a refused request
+        binds nothing: the client may correct it and send it again with the same key)."""
+        if caller.key is None or caller.digest is None:
+            return
         self._digests[caller.key] = caller.digest
         self._digests.move_to_end(caller.key)
         while len(self._digests) > self._size:
             self._digests.popitem(last=False)
+
+    def bind(self, caller: Caller) -> None:
+        """Check, then remember."""
+        self.check(caller)
+        self.remember(caller)
 
 
 class UseCases:
@@ -148,8 +160,8 @@ class UseCases:
         self._keys = RecentKeys()
 
     def accept(self, caller: Caller) -> None:
-        """Bind the caller's key to its request before anything is done for it."""
-        self._keys.bind(caller)
+        """Refuse, before anything is done, a key this process saw with another request."""
+        self._keys.check(caller)
 
     async def run(
         self, handler: CommandHandler[S, C], scope: str, command: C, caller: Caller
@@ -161,7 +173,9 @@ class UseCases:
             # command's retry in the same scope.
             metadata = replace(metadata, request_digest=f"command:{type(command).__name__}")
         async with self._locks.hold(scope), self._in_flight:
-            return await handler.handle(command, idempotency_key=caller.key, metadata=metadata)
+            result = await handler.handle(command, idempotency_key=caller.key, metadata=metadata)
+        self._keys.remember(caller)
+        return result
 
 
 __all__ = [

@@ -97,8 +97,14 @@ async def test_the_order_of_query_parameters_does_not_change_the_digest() -> Non
         ("POST", "/sessions", b'{"room": "Hall A", "slots": [2, 1], "title": "Plenary \\u00e9"}'),
         ("POST", "/sessions", b""),
     ],
-    ids=["another path", "another method", "another query", "another body",
-         "another order in a list", "no body"],
+    ids=[
+        "another path",
+        "another method",
+        "another query",
+        "another body",
+        "another order in a list",
+        "no body",
+    ],
 )
 async def test_another_request_has_another_digest(method: str, url: str, body: bytes) -> None:
     assert await digest_of(method, url, body) != await digest_of("POST", "/sessions", BODY)
@@ -111,8 +117,12 @@ async def test_another_query_value_has_another_digest() -> None:
 
 
 async def test_a_body_that_is_not_json_is_compared_byte_for_byte() -> None:
-    assert await digest_of("POST", "/notes", b"hello") == await digest_of("POST", "/notes", b"hello")
-    assert await digest_of("POST", "/notes", b"hello") != await digest_of("POST", "/notes", b"hello ")
+    assert await digest_of("POST", "/notes", b"hello") == await digest_of(
+        "POST", "/notes", b"hello"
+    )
+    assert await digest_of("POST", "/notes", b"hello") != await digest_of(
+        "POST", "/notes", b"hello "
+    )
 
 
 async def test_the_route_still_reads_the_body_after_the_digest_was_taken() -> None:
@@ -123,3 +133,17 @@ async def test_the_route_still_reads_the_body_after_the_digest_was_taken() -> No
 
 async def test_a_request_without_an_idempotency_key_binds_no_digest() -> None:
     assert (await send("POST", "/sessions", BODY))["caller_digest"] is None
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (("/sessions?a=b%3Dc", b""), ("/sessions?a%3Db=c", b"")),
+        (("/notes?n=x%0Ahello", b""), ("/notes?n=x", b"hello\n")),
+    ],
+    ids=["an equals sign in a key or a value", "a newline in the query or the body"],
+)
+async def test_distinct_requests_never_share_a_digest(
+    one: tuple[str, bytes], other: tuple[str, bytes]
+) -> None:
+    assert await digest_of("POST", *one) != await digest_of("POST", *other)

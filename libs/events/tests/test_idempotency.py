@@ -10,6 +10,7 @@ from nats.aio.client import Client as NATS
 from prometheus_client import REGISTRY
 
 from agora_events.commands import CommandHandler, ConcurrencyError, IdempotencyKeyReused
+from agora_events.decider import NotFound
 from agora_events.store import EventStore, Metadata
 from agora_events.usecases import Caller, RecentKeys, UseCases, outcome_of
 
@@ -240,6 +241,20 @@ async def test_a_key_reused_with_another_request_in_another_scope_is_refused_bef
     with pytest.raises(IdempotencyKeyReused):
         use_cases.accept(Caller(key="k-u1", digest="d2"))
     use_cases.accept(Caller(key="k-u1", digest="d1"))  # the same request again is a retry
+    assert await stored(nats_client) == 1
+
+
+async def test_a_refused_request_leaves_its_key_free_for_the_corrected_one(
+    store: EventStore, nats_client: NATS
+) -> None:
+    use_cases, handle = UseCases(), handler(store)
+    refused = Caller(key="k-r1", digest="d1")
+    use_cases.accept(refused)
+    with pytest.raises(NotFound):
+        await use_cases.run(handle, "agenda.counter.r1.*", Increment("r1", "a"), refused)
+    corrected = Caller(key="k-r1", digest="d2")
+    use_cases.accept(corrected)  # not refused: nothing was done for the first request
+    await use_cases.run(handle, "agenda.counter.r1.*", Open("r1"), corrected)
     assert await stored(nats_client) == 1
 
 

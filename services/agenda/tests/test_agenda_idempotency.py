@@ -468,20 +468,43 @@ async def test_without_a_correlation_id_the_events_are_correlated_with_their_com
     assert len(causations) == 2  # one id per command
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+RESTART_CASES = [
+    *ENDPOINTS,
+    Endpoint(
+        "plan the same edition otherwise",  # the same event subject, so the same event id
+        201,
+        Call("POST", "/editions", edition("e29", 2029, "Termez")),
+        Call("POST", "/editions", edition("e29", 2029, "Termez") | {"name": "Forum 2029 II"}),
+    ),
+]
+"""The endpoints' first requests, applied one after another on the small edition, fit
+together; so does the extra case of planning one edition twice, otherwise."""
+
+
+async def first_calls(client: httpx.AsyncClient, endpoints: list[Endpoint]) -> dict[str, JSON]:
+    """The first request of every endpoint in turn, each with its own key: the answers."""
+    answers = {}
+    for endpoint in endpoints:
+        answers[endpoint.name] = await first_call(client, endpoint, key_for(endpoint))
+    return answers
+
+
 async def test_a_key_reused_with_another_request_after_a_restart_is_still_refused(
-    settings: AgendaSettings, nats_client: NATS, endpoint: Endpoint
+    settings: AgendaSettings, nats_client: NATS
 ) -> None:
-    key = key_for(endpoint)
     async with serving(settings) as agenda:
         await plan_small_edition(agenda)
-        first = await first_call(agenda, endpoint, key)
+        await first_calls(agenda, RESTART_CASES)
+    before = await last_sequence(nats_client)
 
+    answered = {}
     async with serving(settings) as restarted:  # same NATS, same database, nothing in memory
-        reused = await endpoint.other.send(restarted, key)
+        for endpoint in RESTART_CASES:
+            response = await endpoint.other.send(restarted, key_for(endpoint))
+            answered[endpoint.name] = (response.status_code, response.json()["error"])
 
-    assert_key_reused(reused, key)
-    assert await last_sequence(nats_client) == first["sequence"]
+    assert answered == {e.name: (422, "IdempotencyKeyReused") for e in RESTART_CASES}
+    assert await last_sequence(nats_client) == before
 
 
 async def test_a_key_used_for_adding_a_room_is_refused_for_a_capacity_change_after_a_restart(
@@ -499,21 +522,68 @@ async def test_a_key_used_for_adding_a_room_is_refused_for_a_capacity_change_aft
     assert await last_sequence(nats_client) == added["sequence"]
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 async def test_a_true_retry_after_a_restart_answers_like_the_first_call(
-    settings: AgendaSettings, nats_client: NATS, endpoint: Endpoint
+    settings: AgendaSettings, nats_client: NATS
 ) -> None:
-    key = key_for(endpoint)
     async with serving(settings) as agenda:
         await plan_small_edition(agenda)
-        response = await endpoint.first.send(agenda, key)
-        assert response.status_code == endpoint.status, response.text
-        first = response.json()
+        firsts = await first_calls(agenda, ENDPOINTS)
+    before = await last_sequence(nats_client)
+
+    answered = {}
+    async with serving(settings) as restarted:
+        for endpoint in ENDPOINTS:
+            retry = await endpoint.first.send(restarted, key_for(endpoint), respell=True)
+            assert retry.status_code == endpoint.status, (endpoint.name, retry.text)
+            answered[endpoint.name] = retry.json()
+
+    assert answered == {name: first | {"duplicate": True} for name, first in firsts.items()}
+    assert await last_sequence(nats_client) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="after a restart the refused request binds the key to itself in the process's "
+    "RecentKeys (UseCases.accept binds before the handler refuses), so the true retry of the "
+    "first request then gets 422 IdempotencyKeyReused instead of its duplicate answer",
+)
+async def test_after_a_restart_a_refused_reuse_does_not_spoil_the_true_retry(
+    settings: AgendaSettings, nats_client: NATS
+) -> None:
+    endpoint = BY_NAME["add room"]
+    async with serving(settings) as agenda:
+        await plan_small_edition(agenda)
+        first = await first_call(agenda, endpoint, "room-9")
 
     async with serving(settings) as restarted:
-        retry = await endpoint.first.send(restarted, key, respell=True)
+        assert_key_reused(await endpoint.other.send(restarted, "room-9"), "room-9")
+        retry = await endpoint.first.send(restarted, "room-9")
 
-    assert retry.status_code == endpoint.status, retry.text
+    assert retry.status_code == 201, retry.text
     assert retry.json() == first | {"duplicate": True}
-    assert await last_sequence(nats_client) == first["sequence"]
 
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a request that changes nothing appends no event, so its key is bound only in "
+    "the process's memory (RecentKeys): refused in the same process, but after a restart "
+    "the same key with another request is accepted and appended",
+)
+async def test_a_key_whose_request_changed_nothing_is_refused_for_another_request_after_a_restart(
+    settings: AgendaSettings, nats_client: NATS
+) -> None:
+    again = SMALL_EDITION[2]  # adding a room the edition already has: nothing to append
+    async with serving(settings) as agenda:
+        await plan_small_edition(agenda)
+        unchanged = await again.send(agenda, "room-5-again")
+        assert (unchanged.status_code, unchanged.json()["events"]) == (201, [])
+        assert_key_reused(
+            await BY_NAME["add room"].first.send(agenda, "room-5-again"), "room-5-again"
+        )
+    before = await last_sequence(nats_client)
+
+    async with serving(settings) as restarted:
+        reused = await BY_NAME["add room"].first.send(restarted, "room-5-again")
+
+    assert_key_reused(reused, "room-5-again")
+    assert await last_sequence(nats_client) == before
