@@ -1,7 +1,8 @@
 """SIGTERM at every stage of a service's life, on the real processes (``python -m
-agora_<service>.main serve``): while connecting, starting, serving, and stopping with NATS
-gone. Each stage is known from the service's own log lines; a process still running
-``EXIT_WITHIN`` seconds after its signal hangs, and fails the test."""
+agora_<service>.main serve``): while connecting, starting and serving, with NATS gone, during a
+slow stop, and with settings the process refuses. Each stage is known from the service's own
+log lines; a process still running ``EXIT_WITHIN`` seconds after its signal hangs, and fails
+the test."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,10 +22,12 @@ from agora_events.nats_server import EmbeddedNats, die_with_parent, free_port
 from agora_events.streams import ensure_streams
 
 SERVICES = ("agenda", "registration")
-EXIT_WITHIN = 40.0
+EXIT_WITHIN = 20.0
 """Failure detection only: a healthy process exits well within this."""
-SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
-SECRET = "short-secret-xyz"
+SIGTERM_EXIT = 128 + signal.SIGTERM
+NATS_PASSWORD = "nats-password-in-the-url"
+# A route of each service that reads a request body, to hold an upload in flight.
+UPLOAD_ROUTE = {"agenda": "/editions", "registration": "/participants"}
 
 
 def environment(service: str, nats_url: str, tmp_path: Path, **settings: str) -> dict[str, str]:
@@ -42,19 +44,26 @@ def environment(service: str, nats_url: str, tmp_path: Path, **settings: str) ->
 
 
 class ServiceProcess:
-    """A service process whose stderr is read as it comes (a full pipe would block it)."""
+    """A service process whose stderr (JSON lines) is read as it comes: a pipe nobody reads
+    fills up, and then blocks the process."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        stderr: asyncio.StreamReader,
+        pipe: asyncio.ReadTransport,
+    ) -> None:
         self.process = process
         self.lines: list[str] = []
         self.messages: list[str] = []
         self.ended = False
+        self._stderr = stderr
+        self._pipe = pipe
         self._changed = asyncio.Condition()
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:
+        async for raw in self._stderr:
             line = raw.decode(errors="replace").rstrip("\n")
             async with self._changed:
                 self.lines.append(line)
@@ -69,72 +78,104 @@ class ServiceProcess:
     def log(self) -> str:
         return "\n".join(self.lines)
 
-    async def logged(self, message: str) -> None:
-        """Until the process logs ``message``."""
+    def _has_logged(self, message: str, starting: bool) -> bool:
+        if starting:
+            return any(logged.startswith(message) for logged in self.messages)
+        return message in self.messages
+
+    async def logged(self, message: str, *, starting: bool = False) -> None:
+        """Until the process logs ``message`` (or a message ``starting`` with it)."""
         try:
             async with asyncio.timeout(EXIT_WITHIN), self._changed:
-                await self._changed.wait_for(lambda: message in self.messages or self.ended)
+                await self._changed.wait_for(
+                    lambda: self._has_logged(message, starting) or self.ended
+                )
         except TimeoutError:
             raise AssertionError(f"no {message!r} within {EXIT_WITHIN:g} s:\n{self.log}") from None
-        assert message in self.messages, f"ended without logging {message!r}:\n{self.log}"
+        assert self._has_logged(message, starting), f"ended without {message!r}:\n{self.log}"
 
-    def signal(self, signum: int = signal.SIGTERM) -> None:
-        self.process.send_signal(signum)
+    def signal(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
 
-    async def exit_code(self) -> int:
+    async def exit_code(self, within: float = EXIT_WITHIN) -> int:
         """The exit code (negative: killed by that signal); fails if the process lives on."""
         try:
-            async with asyncio.timeout(EXIT_WITHIN):
+            async with asyncio.timeout(within):
                 code = await self.process.wait()
-                await self._reader
+                await self._reader  # the rest of its log, up to the end of its stderr
         except TimeoutError:
-            raise AssertionError(
-                f"still running {EXIT_WITHIN:g} s after the signal:\n{self.log}"
-            ) from None
+            state = "running" if self.process.returncode is None else "holding its stderr"
+            raise AssertionError(f"still {state} {within:g} s after the signal:\n{self.log}") from None
         return code
 
     def leftovers(self) -> bool:
-        """Whether anything of its process group (its children, say) is still alive."""
+        """Whether anything of its process group (a child of its own, say) is alive."""
         try:
             os.killpg(self.process.pid, 0)
         except ProcessLookupError:
             return False
         return True
 
+    def stop_reading_and_fill_stderr(self) -> None:
+        """Leave its stderr as a reader that stopped reading would: the pipe full, so its
+        next write blocks (Linux: the pipe is opened again through /proc)."""
+        self._pipe.pause_reading()
+        fd = os.open(f"/proc/{self.process.pid}/fd/2", os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            for chunk in (b"." * 4096, b"."):  # whole pages, then the last bytes of room
+                with suppress(BlockingIOError):
+                    while True:
+                        os.write(fd, chunk)
+        finally:
+            os.close(fd)
+
     def end(self) -> None:
-        """Kill whatever is left: the process and any child of its group."""
+        """Kill whatever is left: the process and anything else in its process group."""
         with suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self._reader.cancel()
+        self._pipe.close()
 
 
 @asynccontextmanager
 async def serve(service: str, env: dict[str, str]) -> AsyncIterator[ServiceProcess]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        f"agora_{service}.main",
-        "serve",
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,  # its own process group: children left behind are seen
-        preexec_fn=die_with_parent,  # a crashed test run leaves no orphan service
+    """``python -m agora_<service>.main serve`` in a process group of its own (so a child
+    it leaves behind is seen), ending with the test run if that crashes."""
+    read_end, write_end = os.pipe()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            f"agora_{service}.main",
+            "serve",
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=write_end,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+    stderr = asyncio.StreamReader()
+    pipe, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(stderr), os.fdopen(read_end, "rb", buffering=0)
     )
-    running = ServiceProcess(process)
+    running = ServiceProcess(process, stderr, pipe)
     try:
         yield running
     finally:
         running.end()
-        with suppress(ProcessLookupError):
-            await process.wait()
+        await process.wait()
 
 
 @asynccontextmanager
 async def silent_nats() -> AsyncIterator[str]:
-    """A URL whose server accepts connections and never says a word: a NATS handshake on
-    it waits for the server's INFO until its connect timeout."""
+    """A NATS URL (with a password) whose server accepts connections and never says a word:
+    a NATS handshake there waits for the server's INFO until its connect timeout."""
     held: list[asyncio.StreamWriter] = []
 
     async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -144,11 +185,33 @@ async def silent_nats() -> AsyncIterator[str]:
     server = await asyncio.start_server(hold, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        yield f"nats://agenda:{SECRET}@127.0.0.1:{port}"
+        yield f"nats://agenda:{NATS_PASSWORD}@127.0.0.1:{port}"
     finally:
         server.close()
         for writer in held:
             writer.close()
+
+
+@asynccontextmanager
+async def upload_in_flight(service: str, env: dict[str, str]) -> AsyncIterator[None]:
+    """A request the service is handling whose body never comes. uvicorn answers
+    ``Expect: 100-continue`` once the route asks for the body, so the request is known to
+    be in the route; a graceful stop then waits for it (``STOP_STEP_SECONDS``)."""
+    port = int(env[f"AGORA_{service.upper()}_HTTP_PORT"])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            f"POST {UPLOAD_ROUTE[service]} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nContent-Length: 2\r\n"
+            "Expect: 100-continue\r\n\r\n".encode()
+        )
+        await writer.drain()
+        async with asyncio.timeout(EXIT_WITHIN):
+            status = await reader.readline()
+        assert status.startswith(b"HTTP/1.1 100 "), status
+        yield
+    finally:
+        writer.close()
 
 
 @pytest.fixture
@@ -164,6 +227,9 @@ async def own_nats(tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
         yield server
 
 
+# -- while starting ----------------------------------------------------------------------
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("service", SERVICES)
 async def test_sigterm_while_the_nats_handshake_hangs_stops_at_once(service, tmp_path):
@@ -176,7 +242,7 @@ async def test_sigterm_while_the_nats_handshake_hangs_stops_at_once(service, tmp
             assert not process.leftovers()
     assert code == 0, process.log
     assert process.messages[-1] == "stopped while starting", process.log
-    assert SECRET not in process.log
+    assert NATS_PASSWORD not in process.log
 
 
 @pytest.mark.slow
@@ -194,37 +260,91 @@ async def test_sigterm_at_each_stage_of_start_stops_cleanly(
     assert process.messages[-1] in ("stopped", "stopped while starting"), process.log
 
 
+# -- while serving and stopping ----------------------------------------------------------
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("service", SERVICES)
 async def test_sigterm_with_nats_gone_stops_within_the_shutdown_timeout(
     service, own_nats, tmp_path
 ):
+    """The orphan of the bug report: serving, its NATS gone (it reconnects forever)."""
     env = environment(service, own_nats.url, tmp_path, shutdown_timeout="5")
     async with serve(service, env) as process:
         await process.logged("serving")
         own_nats.kill()
         await process.logged("nats connection problem")
         process.signal()
-        code = await process.exit_code()
+        code = await process.exit_code(within=5 + 5)
         assert not process.leftovers()
-    print(process.log)
-    assert code in (0, SIGTERM_EXIT_CODE), process.log
+    # A clean stop, or the watchdog's exit when the stop outlasts the shutdown timeout (a
+    # projection's request to the vanished server waits for its own timeout, about 5 s).
+    overdue = "stop took longer than the shutdown timeout: exiting now"
+    assert (code, process.messages[-1]) in ((0, "stopped"), (SIGTERM_EXIT, overdue)), process.log
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("service", SERVICES)
-async def test_a_second_sigterm_during_a_slow_stop_exits_at_once(service, own_nats, tmp_path):
-    env = environment(service, own_nats.url, tmp_path, shutdown_timeout="60")
+async def test_a_second_sigterm_during_a_slow_stop_exits_at_once(
+    service, nats_client, nats_url, tmp_path
+):
+    env = environment(service, nats_url, tmp_path, shutdown_timeout="60")
+    async with serve(service, env) as process:
+        await process.logged("Uvicorn running on", starting=True)
+        async with upload_in_flight(service, env):
+            process.signal()
+            await process.logged("stop signal")
+            process.signal()
+            code = await process.exit_code()
+            assert not process.leftovers()
+    assert code == SIGTERM_EXIT, process.log
+    assert process.messages[-1] == "second stop signal: exiting now", process.log
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("service", SERVICES)
+async def test_a_stop_outlasting_the_shutdown_timeout_ends_the_process(
+    service, nats_client, nats_url, tmp_path
+):
+    env = environment(service, nats_url, tmp_path, shutdown_timeout="1")
+    async with serve(service, env) as process:
+        await process.logged("Uvicorn running on", starting=True)
+        async with upload_in_flight(service, env):
+            process.signal()
+            code = await process.exit_code(within=1 + 5)
+            assert not process.leftovers()
+    assert code == SIGTERM_EXIT, process.log
+    overdue = "stop took longer than the shutdown timeout: exiting now"
+    assert process.messages[-1] == overdue, process.log
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fills the pipe via /proc")
+@pytest.mark.xfail(
+    strict=True,
+    reason="the stop runs on the event loop and logs first: with stderr blocked (a reader "
+    "that stopped reading) the loop blocks in the write of 'stop signal', the watchdog is "
+    "never armed, and a second SIGTERM is never handled either",
+)
+async def test_sigterm_ends_the_process_even_when_nobody_reads_its_stderr(
+    nats_client, nats_url, tmp_path
+):
+    service = "registration"
+    env = environment(service, nats_url, tmp_path, shutdown_timeout="1")
     async with serve(service, env) as process:
         await process.logged("serving")
-        own_nats.kill()
-        await process.logged("nats connection problem")
+        process.stop_reading_and_fill_stderr()
         process.signal()
-        await process.logged("stop signal")
-        process.signal()
-        code = await process.exit_code()
-    assert code == SIGTERM_EXIT_CODE, process.log
-    assert "second stop signal: exiting now" in process.messages, process.log
+        process_ended = process.process.wait()
+        try:
+            async with asyncio.timeout(1 + 3):
+                code = await process_ended
+        except TimeoutError:
+            raise AssertionError("still running 4 s after SIGTERM, its stderr full") from None
+    assert code in (0, SIGTERM_EXIT)
+
+
+# -- refused settings --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -236,11 +356,35 @@ async def test_invalid_settings_exit_with_2_naming_the_setting(service, tmp_path
     assert f"python -m agora_{service}.main: invalid settings: stream_replicas:" in process.log
 
 
-@pytest.mark.parametrize("service", SERVICES)
-async def test_a_refused_secret_is_named_never_shown(service, tmp_path):
-    env = environment(service, "nats://127.0.0.1:1", tmp_path, organiser_token=SECRET)
+GOOD_ORGANISER_TOKEN = "an-organiser-token-long-enough"
+GOOD_PARTICIPANT_SECRET = "a-participant-token-secret-of-32-characters-or-more"
+
+
+@pytest.mark.parametrize(
+    ("service", "secrets", "named"),
+    [
+        pytest.param(
+            "agenda", {"organiser_token": "short-secret"}, "organiser token", id="agenda"
+        ),
+        pytest.param(
+            "registration",
+            {"organiser_token": "short-secret", "participant_token_secret": GOOD_PARTICIPANT_SECRET},
+            "organiser token",
+            id="registration-organiser-token",
+        ),
+        pytest.param(
+            "registration",
+            {"organiser_token": GOOD_ORGANISER_TOKEN, "participant_token_secret": "short-secret"},
+            "AGORA_REGISTRATION_PARTICIPANT_TOKEN_SECRET",
+            id="registration-participant-secret",
+        ),
+    ],
+)
+async def test_a_refused_secret_is_named_and_never_shown(service, secrets, named, tmp_path):
+    env = environment(service, "nats://127.0.0.1:1", tmp_path, **secrets)
     async with serve(service, env | {"AGORA_ENV": "production"}) as process:
         code = await process.exit_code()
     assert code == 2, process.log
-    assert "organiser token must be at least 16 characters" in process.log
-    assert SECRET not in process.log
+    assert f"python -m agora_{service}.main: invalid settings:" in process.log
+    assert named in process.log
+    assert not [secret for secret in secrets.values() if secret in process.log]
