@@ -32,6 +32,7 @@ from agora_events.contracts.registration import (
     ParticipantWithdrew,
     ReleaseReason,
     Unenrolled,
+    Waitlisted,
 )
 from agora_events.decider import InvariantViolated, Rejected
 from agora_events.store import EventStore
@@ -236,15 +237,23 @@ class Registration(UseCases):
         outcome = outcome_of(
             {"participant_id": participant_id, "session_id": session_id}, [claimed, placed]
         )
-        held = placed.state.place_of(participant_id)
-        waiting = held is not None and held[1]
+        # The answer comes from what the enrolment recorded, so a retry answers the same
+        # even after the waitlist has moved on.
+        # even after the waitlist has moved on; an enrolment that changed nothing (already
+        # on a list) answers where the participant is now.
+        waitlisted = [e for e in placed.events if isinstance(e, Waitlisted)]
+        position = waitlisted[0].position if waitlisted else None
+        if not placed.events:
+            held = placed.state.place_of(participant_id)
+            if held is not None and held[1]:
+                position = placed.state.waitlist.index(held[0]) + 1
         return EnrolmentOutcome(
             ids=outcome.ids,
             sequence=outcome.sequence,
             events=outcome.events,
             duplicate=outcome.duplicate,
-            status="waitlisted" if waiting else "enrolled",
-            position=placed.state.waitlist.index(held[0]) + 1 if held and waiting else None,
+            status="waitlisted" if position is not None else "enrolled",
+            position=position,
         )
 
     async def leave(self, participant_id: str, session_id: str, caller: Caller = SYSTEM) -> Outcome:

@@ -569,11 +569,6 @@ async def test_an_enrolment_retried_after_the_session_filled_up_still_answers_th
     assert await scene.settled() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a waitlisted enrolment retried after its promotion answers status 'enrolled', "
-    "position null (the place it holds now), not the first answer's 'waitlisted', 1",
-)
 async def test_a_waitlisted_enrolment_retried_after_its_promotion_answers_as_the_first_call(
     scene: Scene,
 ) -> None:
