@@ -496,62 +496,87 @@ def http_server(app: FastAPI, host: str, port: int, *, grace: float = 10.0) -> S
 class _Stopping:
     """What SIGTERM/SIGINT do: the first stops the service gracefully — cancelling the
     start if it is still starting, ending the server if it serves — and arms a watchdog
-    that ends the process after ``timeout``; a second signal ends it at once."""
+    that ends the process after ``timeout``; a second signal ends it at once.
 
-    def __init__(self, lifetime: asyncio.Task[Any], timeout: float) -> None:
+    The handlers are plain ``signal`` handlers, not the event loop's: they run even while
+    the loop is stuck (a write to a stderr nobody reads), so the watchdog is armed and a
+    second signal is heard whatever the loop is doing. The graceful part is handed to the
+    loop."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, lifetime: asyncio.Task[Any], timeout: float
+    ) -> None:
+        self.loop = loop
         self.lifetime = lifetime
         self.timeout = timeout
         self.server: Server | None = None
         self.signals = 0
 
-    def __call__(self, signum: int) -> None:
+    def __call__(self, signum: int, frame: object = None) -> None:
         self.signals += 1
-        name = signal.Signals(signum).name
         if self.signals > 1:
-            log.warning("second stop signal: exiting now", extra={"signal": name})
-            os._exit(128 + signum)
-        log.info("stop signal", extra={"signal": name})
-        watchdog = threading.Timer(self.timeout, self._overdue, args=(signum,))
+            _exit_now(128 + signum, "second stop signal: exiting now")
+        watchdog = threading.Timer(
+            self.timeout,
+            _exit_now,
+            args=(128 + signum, "stop took longer than the shutdown timeout: exiting now"),
+        )
         watchdog.daemon = True
         watchdog.start()
+        self.loop.call_soon_threadsafe(self._stop, signum)
+
+    def _stop(self, signum: int) -> None:
+        log.info("stop signal", extra={"signal": signal.Signals(signum).name})
         if self.server is not None and self.server.started:
             self.server.should_exit = True
         else:
             self.lifetime.cancel()
 
-    def _overdue(self, signum: int) -> None:
-        log.error("stop took longer than the shutdown timeout: exiting now")
-        os._exit(128 + signum)
+    @property
+    def requested(self) -> bool:
+        return self.signals > 0
+
+
+def _exit_now(code: int, message: str) -> None:
+    """End the process at once, saying why if the log can still be written (a blocked
+    stderr must not hold the exit: the line gets half a second)."""
+    telling = threading.Thread(target=log.warning, args=(message,), daemon=True)
+    telling.start()
+    telling.join(0.5)
+    os._exit(code)
 
 
 async def serve(definition: ServiceDefinition[Cfg, U], settings: Cfg) -> int:
     """Run the service until SIGTERM or SIGINT; 0 after a clean stop, 1 if it could not
     serve (the port taken)."""
-    loop = asyncio.get_running_loop()
     lifetime = asyncio.current_task()
     assert lifetime is not None
-    stopping = _Stopping(lifetime, settings.shutdown_timeout)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping, sig)
+    stopping = _Stopping(asyncio.get_running_loop(), lifetime, settings.shutdown_timeout)
+    previous = {sig: signal.signal(sig, stopping) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         async with running(definition, settings) as runtime:
+            if stopping.requested:
+                # The start's cancellation can be lost (asyncio.wait_for in Python 3.11
+                # swallows a cancel arriving as its awaitable completes): stop here instead.
+                log.info("stopped while starting", extra={"service": definition.context})
+                return 0
             server = http_server(
                 runtime.app, settings.http_host, settings.http_port, grace=STOP_STEP_SECONDS
             )
             stopping.server = server
             log.info("serving", extra={"host": settings.http_host, "port": settings.http_port})
             await server.serve()
-            if not server.started:
+            if not server.started and not stopping.requested:
                 log.error("could not serve", extra={"port": settings.http_port})
                 return 1
     except asyncio.CancelledError:
-        if not stopping.signals:
+        if not stopping.requested:
             raise
         log.info("stopped while starting", extra={"service": definition.context})
         return 0
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     log.info("stopped", extra={"service": definition.context})
     return 0
 
