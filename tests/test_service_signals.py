@@ -175,17 +175,18 @@ async def serve(service: str, env: dict[str, str]) -> AsyncIterator[ServiceProce
 
 
 class NatsHandshake:
-    """The server's half of a NATS handshake, conducted by the test: INFO on connecting,
-    then the client's CONNECT and PING are read, and PONG comes only from ``pong()``. Until
-    then the client waits, as for a server that stopped answering, up to its connect
-    timeout."""
+    """The server's half of a NATS handshake, conducted by the test: INFO on connecting
+    (unless ``info`` is false: then nothing at all), then the client's CONNECT and PING are
+    read, and PONG comes only from ``pong()``. Until then the client waits, as for a server
+    that stopped answering, up to its connect timeout."""
 
     INFO = (
         b'INFO {"server_id":"silent","server_name":"silent","version":"2.12.0","proto":1,'
         b'"headers":true,"max_payload":1048576}\r\n'
     )
 
-    def __init__(self) -> None:
+    def __init__(self, info: bool) -> None:
+        self.info = info
         self.url = ""
         self.pinged = asyncio.Event()
         self._clients: list[asyncio.StreamWriter] = []
@@ -195,8 +196,9 @@ class NatsHandshake:
     ) -> None:
         self._clients.append(writer)
         with suppress(ConnectionError):
-            writer.write(self.INFO)
-            await writer.drain()
+            if self.info:
+                writer.write(self.INFO)
+                await writer.drain()
             while line := await reader.readline():  # until the client goes away
                 if line == b"PING\r\n":
                     self.pinged.set()
@@ -220,8 +222,8 @@ class NatsHandshake:
 
 
 @asynccontextmanager
-async def nats_handshake() -> AsyncIterator[NatsHandshake]:
-    handshake = NatsHandshake()
+async def nats_handshake(*, info: bool = True) -> AsyncIterator[NatsHandshake]:
+    handshake = NatsHandshake(info)
     server = await asyncio.start_server(handshake.serve_client, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     handshake.url = f"nats://agenda:{NATS_PASSWORD}@127.0.0.1:{port}"
@@ -271,16 +273,19 @@ async def own_nats(tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("server", ["never speaking", "silent after INFO"])
 @pytest.mark.parametrize("service", SERVICES)
-async def test_sigterm_while_the_nats_handshake_hangs_stops_at_once(service, tmp_path):
-    # The server sends INFO, then nothing: once its PING has come the client waits for PONG
-    # and for nothing else. (A server that never speaks leaves no such moment: a SIGTERM
-    # can land as the TCP connection completes, and be lost; see the test after next.)
-    async with nats_handshake() as handshake:
+async def test_sigterm_while_the_nats_handshake_hangs_stops_at_once(service, server, tmp_path):
+    # Never speaking, the server leaves the client waiting for INFO; but a SIGTERM sent on
+    # "connecting" may land as the TCP connection completes (the test after next). Silent
+    # after INFO, the server leaves the client waiting for PONG and nothing else once its
+    # PING has come.
+    async with nats_handshake(info=server == "silent after INFO") as handshake:
         env = environment(service, handshake.url, tmp_path, nats_connect_timeout="60")
         async with serve(service, env) as process:
             await process.logged("connecting")
-            await handshake.waiting_for_pong()
+            if handshake.info:
+                await handshake.waiting_for_pong()
             process.signal()
             code = await process.exit_code()
             assert not process.leftovers()
@@ -289,13 +294,10 @@ async def test_sigterm_while_the_nats_handshake_hangs_stops_at_once(service, tmp
     assert NATS_PASSWORD not in process.log
 
 
-# SIGTERM "as soon as 'connecting' is logged" on a real server lands at a random point of
-# the handshake and the first requests; it is lost now and then (4 runs in 60), hence the
-# stage's worst case, made deterministic, below instead of a "connecting" stage here.
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["started", "serving"])
+@pytest.mark.parametrize("stage", ["connecting", "started", "serving"])
 @pytest.mark.parametrize("service", SERVICES)
-async def test_sigterm_at_each_later_stage_of_start_stops_cleanly(
+async def test_sigterm_at_each_stage_of_start_stops_cleanly(
     service, stage, nats_client, nats_url, tmp_path
 ):
     async with serve(service, environment(service, nats_url, tmp_path)) as process:
@@ -309,6 +311,11 @@ async def test_sigterm_at_each_later_stage_of_start_stops_cleanly(
 
 @pytest.mark.slow
 async def test_sigterm_as_the_nats_handshake_completes_still_stops_the_start(tmp_path):
+    """A SIGTERM on "connecting" lands at a random point of the handshake and the first
+    requests; where an awaitable completes just then, Python 3.11's asyncio.wait_for (in
+    nats-py) swallows the start's cancel. Before the shell checked for a stop after the
+    start, that lost the SIGTERM now and then (4 runs in 60 on a real server): the service
+    served on until the watchdog's 143. Here the PONG and the SIGTERM meet on purpose."""
     service = "registration"
     async with nats_handshake() as handshake:
         env = environment(
@@ -317,8 +324,8 @@ async def test_sigterm_as_the_nats_handshake_completes_still_stops_the_start(tmp
         async with serve(service, env) as process:
             await process.logged("connecting")
             await handshake.waiting_for_pong()
-            # The PONG and the SIGTERM reach the process while it is stopped, so its event
-            # loop sees both in one turn: the PONG's read first, then the signal.
+            # The PONG and the SIGTERM reach the process while it is stopped: it finds both
+            # waiting when it goes on.
             os.kill(process.process.pid, signal.SIGSTOP)
             await handshake.pong()
             process.signal()
@@ -337,20 +344,19 @@ async def test_sigterm_with_nats_gone_stops_within_the_shutdown_timeout(
     service, own_nats, tmp_path
 ):
     """The orphan of the bug report: serving, its NATS gone (it reconnects forever)."""
-    env = environment(service, own_nats.url, tmp_path, shutdown_timeout="3")
+    env = environment(service, own_nats.url, tmp_path, shutdown_timeout="2")
     async with serve(service, env) as process:
-        await process.logged("serving")
+        await process.logged("Uvicorn running on", starting=True)
         own_nats.kill()
         await process.logged("nats connection problem")
         process.signal()
-        code = await process.exit_code(within=3 + 5)
+        code = await process.exit_code(within=2 + 5)
         assert not process.leftovers()
     # A clean stop, or the watchdog's exit when the stop outlasts the shutdown timeout (a
     # projection's request to the vanished server may wait for its own timeout, 5 s).
     overdue = "stop took longer than the shutdown timeout: exiting now"
-    last = "stopped" if code == 0 else overdue
     assert code in (0, SIGTERM_EXIT), process.log
-    assert last in process.messages, process.log
+    assert ("stopped" if code == 0 else overdue) in process.messages, process.log
 
 
 @pytest.mark.slow
@@ -367,8 +373,10 @@ async def test_a_second_sigterm_during_a_slow_stop_exits_at_once(
             process.signal()
             code = await process.exit_code()
             assert not process.leftovers()
+    # Exit code 143 within EXIT_WITHIN, long before the 60 s watchdog: the second signal.
+    # (Its log line is not asserted: the shell writes it only if it can within half a
+    # second, and a signal that lands while the loop writes a line misses it.)
     assert code == SIGTERM_EXIT, process.log
-    assert "second stop signal: exiting now" in process.messages, process.log
 
 
 @pytest.mark.slow
@@ -376,12 +384,12 @@ async def test_a_stop_outlasting_the_shutdown_timeout_ends_the_process(
     nats_client, nats_url, tmp_path
 ):
     service = "agenda"
-    env = environment(service, nats_url, tmp_path, shutdown_timeout="1")
+    env = environment(service, nats_url, tmp_path, shutdown_timeout="0.5")
     async with serve(service, env) as process:
         await process.logged("Uvicorn running on", starting=True)
         async with upload_in_flight(service, env):
             process.signal()
-            code = await process.exit_code(within=1 + 5)
+            code = await process.exit_code(within=0.5 + 5)
             assert not process.leftovers()
     assert code == SIGTERM_EXIT, process.log
     overdue = "stop took longer than the shutdown timeout: exiting now"
@@ -420,27 +428,18 @@ async def test_invalid_settings_exit_with_2_naming_the_setting(service, tmp_path
 
 
 GOOD_ORGANISER_TOKEN = "an-organiser-token-long-enough"
-GOOD_PARTICIPANT_SECRET = "a-participant-token-secret-of-32-characters-or-more"
+SHORT = "short-secret"  # 12 characters ("short-secret-xyz", 16, is the minimum and passes)
 
 
 @pytest.mark.parametrize(
     ("service", "secrets", "named"),
     [
-        pytest.param("agenda", {"organiser_token": "short-secret"}, "organiser token", id="agenda"),
+        pytest.param("agenda", {"organiser_token": SHORT}, "organiser token", id="agenda"),
         pytest.param(
             "registration",
-            {
-                "organiser_token": "short-secret",
-                "participant_token_secret": GOOD_PARTICIPANT_SECRET,
-            },
-            "organiser token",
-            id="registration-organiser-token",
-        ),
-        pytest.param(
-            "registration",
-            {"organiser_token": GOOD_ORGANISER_TOKEN, "participant_token_secret": "short-secret"},
+            {"organiser_token": GOOD_ORGANISER_TOKEN, "participant_token_secret": SHORT},
             "AGORA_REGISTRATION_PARTICIPANT_TOKEN_SECRET",
-            id="registration-participant-secret",
+            id="registration",
         ),
     ],
 )
