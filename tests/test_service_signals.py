@@ -315,7 +315,8 @@ async def test_sigterm_as_the_nats_handshake_completes_still_stops_the_start(tmp
     requests; where an awaitable completes just then, Python 3.11's asyncio.wait_for (in
     nats-py) swallows the start's cancel. Before the shell checked for a stop after the
     start, that lost the SIGTERM now and then (4 runs in 60 on a real server): the service
-    served on until the watchdog's 143. Here the PONG and the SIGTERM meet on purpose."""
+    served on until the watchdog's 143. Here the PONG and the SIGTERM meet on purpose (with
+    the event loop's own signal handlers, this lost the SIGTERM every time)."""
     service = "registration"
     async with nats_handshake() as handshake:
         env = environment(
@@ -401,6 +402,8 @@ async def test_a_stop_outlasting_the_shutdown_timeout_ends_the_process(
 async def test_sigterm_ends_the_process_even_when_nobody_reads_its_stderr(
     nats_client, nats_url, tmp_path
 ):
+    """An orphan whose stderr is still open but no longer read (its reader gone, the pipe
+    held elsewhere) blocks in its next log write; SIGTERM must end it all the same."""
     service = "registration"
     env = environment(service, nats_url, tmp_path, shutdown_timeout="0.5")
     async with serve(service, env) as process:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -36,6 +37,7 @@ from collections.abc import (
 )
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import nats.errors
@@ -538,9 +540,20 @@ class _Stopping:
 
 
 def _exit_now(code: int, message: str) -> None:
-    """End the process at once, saying why if the log can still be written (a blocked
-    stderr must not hold the exit: the line gets half a second)."""
-    telling = threading.Thread(target=log.warning, args=(message,), daemon=True)
+    """End the process at once, saying why if stderr still takes a line. The line is written
+    straight to the file descriptor (the logging lock may be held by the very thread a
+    signal interrupted) from a helper thread given half a second (stderr may be full)."""
+    line = json.dumps(
+        {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": "warning",
+            "logger": log.name,
+            "message": message,
+        }
+    )
+    telling = threading.Thread(
+        target=os.write, args=(sys.stderr.fileno(), (line + "\n").encode()), daemon=True
+    )
     telling.start()
     telling.join(0.5)
     os._exit(code)
