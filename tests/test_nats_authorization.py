@@ -13,6 +13,7 @@ import yaml
 from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.errors import ServiceUnavailableError
 
 from agora_agenda.importer import bundled_editions
 from agora_agenda.main import AGENDA, import_file
@@ -30,20 +31,25 @@ NATS_MANIFEST = Path(__file__).resolve().parents[1] / "deploy" / "base" / "nats.
 USERS = ("admin", "agenda", "registration", "subscriber")
 
 
-# The runbook's recipe for an integration with a durable consumer of its own ("NATS users").
-INTEGRATION_USER = """
-        {
-          user: warehouse
-          password: warehouse-secret
-          permissions: {
-            publish: {allow: [
-              "$JS.API.CONSUMER.INFO.REGISTRATION.warehouse",
-              "$JS.API.CONSUMER.MSG.NEXT.REGISTRATION.warehouse",
-              "$JS.ACK.REGISTRATION.warehouse.>"
-            ]}
-            subscribe: {allow: ["_INBOX.>"]}
+# The runbook's recipe for an integration with a durable consumer of its own ("NATS
+# accounts"): an export of that one consumer from AGORA, and an account importing it.
+INTEGRATION_EXPORTS = """
+          {service: "$JS.API.CONSUMER.INFO.REGISTRATION.warehouse", accounts: [WAREHOUSE]}
+          {
+            service: "$JS.API.CONSUMER.MSG.NEXT.REGISTRATION.warehouse", response_type: stream
+            accounts: [WAREHOUSE]
           }
-        }
+          {service: "$JS.ACK.REGISTRATION.warehouse.>", accounts: [WAREHOUSE]}
+"""
+INTEGRATION_ACCOUNT = """
+      WAREHOUSE {
+        users: [{user: warehouse, password: warehouse-secret}]
+        imports: [
+          {service: {account: AGORA, subject: "$JS.API.CONSUMER.INFO.REGISTRATION.warehouse"}}
+          {service: {account: AGORA, subject: "$JS.API.CONSUMER.MSG.NEXT.REGISTRATION.warehouse"}}
+          {service: {account: AGORA, subject: "$JS.ACK.REGISTRATION.warehouse.>"}}
+        ]
+      }
 """
 
 
@@ -52,10 +58,13 @@ def manifest_authorization() -> str:
     return str(config_map["data"]["auth.conf"])
 
 
-def with_integration_user(authorization: str) -> str:
-    """The manifest's block with the runbook's integration user added to its users."""
-    end_of_users = authorization.rindex("]")
-    return authorization[:end_of_users] + INTEGRATION_USER + authorization[end_of_users:]
+def with_integration_account(authorization: str) -> str:
+    """The manifest's accounts with the runbook's integration added: its exports first in
+    AGORA's (the only account that exports), its account last."""
+    exports = authorization.index("exports: [") + len("exports: [")
+    authorization = authorization[:exports] + INTEGRATION_EXPORTS + authorization[exports:]
+    end_of_accounts = authorization.rindex("}")
+    return authorization[:end_of_accounts] + INTEGRATION_ACCOUNT + authorization[end_of_accounts:]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +72,7 @@ def secured_server() -> Iterator[EmbeddedNats]:
     """A server with the manifest's users, passwords from its environment as in the pod."""
     with tempfile.TemporaryDirectory(prefix="agora-auth-") as directory:
         home = Path(directory)
-        (home / "auth.conf").write_text(with_integration_user(manifest_authorization()))
+        (home / "auth.conf").write_text(with_integration_account(manifest_authorization()))
         (home / "server.conf").write_text("include ./auth.conf\n")
         passwords = {f"NATS_{user.upper()}_PASSWORD": f"{user}-secret" for user in USERS}
         server = EmbeddedNats(home / "jetstream", config_file=home / "server.conf")
@@ -146,25 +155,30 @@ async def test_a_subscriber_reads_live_and_past_events_but_cannot_write_or_consu
 ) -> None:
     nc = await connected(streams, "subscriber")
     try:
-        live = await nc.subscribe("agenda.>")
+        live = await nc.subscribe("feed.agenda.>")
         # A round trip on this connection: the answer comes after the server took the
         # subscription. (A flush right after connecting sometimes returned before that.)
         await nc.jetstream().account_info()
         await admin.jetstream().publish("agenda.room.r-test.renamed", b'{"room_id":"r-test"}')
-        assert (await live.next_msg(timeout=2)).subject == "agenda.room.r-test.renamed"
+        republished = await live.next_msg(timeout=2)  # the stream's republish of what it stored
+        assert republished.subject == "feed.agenda.room.r-test.renamed"
+        assert republished.headers and republished.headers["Nats-Stream"] == "AGENDA"
         history = [message.subject async for message in read_log(nc, "AGENDA")]
         assert history[-1] == "agenda.room.r-test.renamed"
 
         before = await messages_in(admin, "AGENDA")
         await nc.publish("agenda.room.r-test.renamed", b"{}")
+        await nc.publish("feed.agenda.room.r-test.renamed", b"{}")
         await nc.flush()
-        with pytest.raises(NatsTimeout):  # no consumer of its own: it could write elsewhere
+        with pytest.raises(NatsTimeout):  # no consumer of its own: refused, never sent
             await nc.jetstream(timeout=0.5).add_consumer(
                 "AGENDA", deliver_subject="agenda.room.x.added"
             )
         with pytest.raises(NatsTimeout):
             await nc.jetstream(timeout=0.5).delete_stream("AGENDA")
         assert await messages_in(admin, "AGENDA") == before
+        with pytest.raises(NatsTimeout):  # its own publish on the feed reached nobody
+            await live.next_msg(timeout=0.3)
     finally:
         await nc.close()
 
@@ -184,7 +198,7 @@ async def test_an_integration_reads_only_through_the_durable_consumer_made_for_i
         await fetched[0].ack_sync()
         assert (await js.consumer_info("REGISTRATION", "warehouse")).ack_floor.stream_seq >= 1
         theirs = await nc.jetstream().pull_subscribe_bind("a-service", stream="REGISTRATION")
-        with pytest.raises(NatsTimeout):  # another consumer's messages are not the integration's
+        with pytest.raises(ServiceUnavailableError):  # no import: nothing answers in its account
             await theirs.fetch(1, timeout=0.5)
         untouched = await js.consumer_info("REGISTRATION", "a-service")
         assert untouched.num_ack_pending == 0 and untouched.num_pending >= 1

@@ -37,9 +37,11 @@ def test_registration_learns_the_demo_programme_from_agenda_events(platform: Pla
     with httpx.Client(base_url=platform.services["registration"]) as registration:
         sessions = eventually(
             lambda: registration.get("/sessions").json() or None,
-            what="registration lists the 2025 workshop sessions",
+            what="registration lists the dated workshop sessions",
         )
-    assert {s["edition_id"] for s in sessions} == {"unpsf-2025"}
+    # 2024's workshop sessions have their times in the programme; 2025's do not (the report
+    # gives none), so registration offers none of them until an organiser schedules them.
+    assert {s["edition_id"] for s in sessions} == {"unpsf-2024"}
     assert all(s["capacity"] >= 1 for s in sessions)
 
 

@@ -354,12 +354,12 @@ def test_every_service_has_a_nats_user_that_publishes_to_its_own_context(name: s
 
 
 @each_service
-def test_the_subscriber_user_reads_every_service_context(name: str) -> None:
+def test_the_subscriber_user_follows_every_service_contexts_feed(name: str) -> None:
     subscriber = nats_user_blocks().get("subscriber", "")
     subscribe = re.search(r"subscribe:\s*\{allow:\s*\[([^\]]*)\]", subscriber)
     assert subscribe, "the NATS user 'subscriber' of deploy/base/nats.yaml has no subscribe list"
-    assert f'"{name}.>"' in subscribe.group(1), missing(
+    assert f'"feed.{name}.>"' in subscribe.group(1), missing(
         name,
         "the auth.conf of deploy/base/nats.yaml",
-        f'add "{name}.>" to the subscribe allow list of the user subscriber',
+        f'add "feed.{name}.>" to the subscribe allow list of the user subscriber',
     )

@@ -4,6 +4,7 @@ database, reaching NATS, and turning failures into a message and an exit code.""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from agora_events.projections import Projection
 from agora_events.projections.database import DatabaseConfigError, ReadModelDatabase
 from agora_events.projections.schema import verify
 
+from .home import read_endpoints
 from .services import UnknownService, service
 
 BAD_INPUT = 2
@@ -68,10 +70,19 @@ def load_service(name: str) -> LoadedService:
     except ImportError as exc:
         raise CliError(f"service {name!r} cannot be loaded: {exc}") from None
     settings = module.load_settings()
+    database_url, nats_url = str(settings.database_url), str(settings.nats_url)
+    # Unless the environment says otherwise: the local platform ``agora up`` recorded.
+    recorded = read_endpoints()
+    if recorded is not None:
+        if not {f"{entry.env_prefix}NATS_URL", "AGORA_NATS_URL"} & os.environ.keys():
+            nats_url = recorded.nats_url
+        local = recorded.services.get(name)
+        if local and local.database_url and f"{entry.env_prefix}DATABASE_URL" not in os.environ:
+            database_url = local.database_url
     return LoadedService(
         name=name,
-        database_url=str(settings.database_url),
-        nats_url=str(settings.nats_url),
+        database_url=database_url,
+        nats_url=nats_url,
         projections=list(module.projections()),
         database_schema=getattr(settings, "database_schema", None),
     )

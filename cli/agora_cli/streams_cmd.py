@@ -1,4 +1,4 @@
-"""``agora streams init|info``: create the context streams, show their state."""
+"""``agora streams init|update|info``: create the context streams, add their feed, show them."""
 
 from __future__ import annotations
 
@@ -6,9 +6,17 @@ import argparse
 import asyncio
 import sys
 
-from agora_events.streams import StreamSummary, describe_streams, ensure_streams
+from agora_events.streams import (
+    StreamAdminError,
+    StreamReport,
+    StreamSummary,
+    add_republish,
+    describe_streams,
+    ensure_streams,
+)
 
-from .nats_cli import add_nats_url, connect_or_report
+from . import foreign_cmd
+from .nats_cli import add_nats_url, connect_or_report, not_the_platform, whose_server
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,8 +26,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     init = actions.add_parser("init", help="create missing streams; report drift, never overwrite")
     init.add_argument("--replicas", type=int, default=1, help="replicas for new streams")
     init.set_defaults(handler=lambda args: asyncio.run(_init(args.nats_url, args.replicas)))
+    update = actions.add_parser(
+        "update", help="make one named change to existing streams, leaving the rest as found"
+    )
+    update.add_argument(
+        "--republish",
+        action="store_true",
+        required=True,
+        help="add the live feed (republish <context>.> to feed.<context>.>) where it is missing",
+    )
+    update.set_defaults(handler=lambda args: asyncio.run(_update(args.nats_url)))
     info = actions.add_parser("info", help="show each stream's subjects, messages and sequences")
     info.set_defaults(handler=lambda args: asyncio.run(_info(args.nats_url)))
+    foreign_cmd.add_to(actions)
 
 
 async def _init(url: str, replicas: int) -> int:
@@ -30,18 +49,45 @@ async def _init(url: str, replicas: int) -> int:
         reports = await ensure_streams(nc.jetstream(), replicas=replicas)
     finally:
         await nc.close()
-    for report in reports:
-        print(f"{report.name:<14} {report.status}")
-        for drift in report.drift:
-            print(f"  drift  {drift}")
+    _print(reports)
     if any(report.status == "drifted" for report in reports):
         print(
             "agora: some streams differ from the expected configuration; they were left "
-            "unchanged. Review the drift above and update them deliberately.",
+            "unchanged. Review the drift above and update them deliberately "
+            "(a missing republish: `agora streams update --republish`).",
             file=sys.stderr,
         )
         return 3
     return 0
+
+
+async def _update(url: str) -> int:
+    nc = await connect_or_report(url, "agora-cli")
+    if nc is None:
+        return 2
+    try:
+        reports = await add_republish(nc)
+    except StreamAdminError as error:
+        print(f"agora: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await nc.close()
+    _print(reports)
+    if any(report.status in ("drifted", "missing") for report in reports):
+        print(
+            "agora: some streams were left unchanged: a missing one needs `agora streams init`, "
+            "one that republishes elsewhere a deliberate `nats stream edit`.",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+def _print(reports: list[StreamReport]) -> None:
+    for report in reports:
+        print(f"{report.name:<14} {report.status}")
+        for drift in report.drift:
+            print(f"  drift  {drift}")
 
 
 async def _info(url: str) -> int:
@@ -50,8 +96,11 @@ async def _info(url: str) -> int:
         return 2
     try:
         summaries = await describe_streams(nc.jetstream())
+        server = whose_server(nc, url)
     finally:
         await nc.close()
+    if not any(isinstance(summary, StreamSummary) for summary in summaries):
+        return _none_of_ours(url, server)
     print(f"{'stream':<14} {'subjects':<18} {'messages':>9} {'bytes':>11} {'first':>7} {'last':>7}")
     for summary in summaries:
         if isinstance(summary, StreamSummary):
@@ -62,3 +111,18 @@ async def _info(url: str) -> int:
         else:
             print(f"{summary:<14} (missing: run 'agora streams init')")
     return 0
+
+
+def _none_of_ours(url: str, server: str) -> int:
+    """A server without any of Agora's streams: most likely someone else's, so say whose
+    rather than advise creating Agora's streams on it."""
+    print(f"agora: {server} holds none of Agora's streams.", file=sys.stderr)
+    elsewhere = not_the_platform(url)
+    if elsewhere:
+        print(elsewhere, file=sys.stderr)
+    print(
+        "Only if this server is meant to hold Agora's log: 'agora streams init' creates them "
+        "there.",
+        file=sys.stderr,
+    )
+    return 1

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from agora_cli.main import main
+from agora_events.connection import connect
 from agora_events.nats_server import free_port
 
 
@@ -44,3 +47,33 @@ def test_a_password_in_the_nats_url_never_reaches_the_error_message(
     err = capsys.readouterr().err
     assert "nats://admin:***@127.0.0.1:" in err
     assert "s3cret" not in err
+
+
+def _drop_republish(url: str, name: str) -> None:
+    async def drop() -> None:
+        nc = await connect(url, name="agora-tests")
+        try:
+            js = nc.jetstream()
+            config = (await js.stream_info(name)).config
+            await js.delete_stream(name)
+            config.republish = None
+            await js.add_stream(config)
+        finally:
+            await nc.close()
+
+    asyncio.run(drop())
+
+
+def test_streams_update_adds_the_feed_that_init_reports_missing(
+    nats_url: str, capsys: pytest.CaptureFixture[str], nats_client: object
+) -> None:
+    _drop_republish(nats_url, "AGENDA")
+    assert main(["streams", "--nats-url", nats_url, "init"]) == 3
+    captured = capsys.readouterr()
+    assert "drift  republish: expected 'agenda.> -> feed.agenda.>', found None" in captured.out
+    assert "agora streams update --republish" in captured.err
+
+    assert main(["streams", "--nats-url", nats_url, "update", "--republish"]) == 0
+    out = capsys.readouterr().out
+    assert "AGENDA         updated" in out and "REGISTRATION   unchanged" in out
+    assert main(["streams", "--nats-url", nats_url, "init"]) == 0

@@ -7,6 +7,7 @@ event is ``<context>.<aggregate>.<aggregate id>.<event>``; the id comes from the
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -18,7 +19,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 TOKEN = re.compile(r"^[a-z][a-z0-9_]*$")
 ID_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-SCHEMA_BASE = "https://schemas.agora.example/events/"
+SCHEMA_PATH = "/events/schemas/"
+"""Where every Agora service serves the schemas (``schemas_http``); ``ce-dataschema`` is
+this path on the producing service's public URL (see docs/events/README.md)."""
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ASYNCAPI_FILE = "asyncapi.json"
 CATALOGUE_FILE = "catalogue.md"
@@ -79,7 +82,10 @@ def validate_aggregate_id(value: str) -> str:
 
 
 class DomainEvent(BaseModel):
-    """Base of every event: frozen, strict about unknown fields, self-describing."""
+    """Base of every event: frozen, self-describing, strict about unknown fields when built
+    in code (a typo is refused). Reading is tolerant: ``EventRegistry.decode`` ignores the
+    fields a model does not know, so a replica of the previous release reads events that a
+    newer one wrote with an added optional field."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     meta: ClassVar[EventMeta]
@@ -150,17 +156,33 @@ class EventRegistry:
         return event_type
 
     def decode(self, event_type: str, data: bytes) -> DomainEvent:
+        """The event in ``data``, upcast to the current version; unknown fields are ignored.
+
+        The projection hot path: without an upcaster the bytes go straight to the model's
+        compiled validator (no ``json.loads``), with ``extra="ignore"`` for this call only,
+        which reaches nested models too."""
+        if event_type not in self._upcasters:
+            model = self.model_for(event_type)
+            try:
+                return model.__pydantic_validator__.validate_json(data, extra="ignore")  # type: ignore[no-any-return]
+            except ValidationError as exc:
+                if exc.errors()[0]["type"] == "json_invalid":
+                    reason = exc.errors()[0]["msg"]
+                    raise UndecodableEvent(event_type, f"body is not JSON ({reason})") from exc
+                raise UndecodableEvent(event_type, str(exc)) from exc
         try:
             payload: dict[str, Any] = json.loads(data)
         except ValueError as exc:
             raise UndecodableEvent(event_type, f"body is not JSON ({exc})") from exc
         current = event_type
         while current in self._upcasters:
+            if not isinstance(payload, dict):  # an upcaster may rely on a JSON object
+                raise UndecodableEvent(current, "body is not a JSON object")
             current, upcast = self._upcasters[current]
             payload = upcast(payload)
         model = self.model_for(current)
         try:
-            return model.model_validate(payload)
+            return model.model_validate(payload, extra="ignore")
         except ValidationError as exc:
             raise UndecodableEvent(current, str(exc)) from exc
 
@@ -178,7 +200,7 @@ class EventRegistry:
 
     def schema_for(self, event_type: str) -> dict[str, Any]:
         model = self.model_for(event_type)
-        schema = model.model_json_schema(mode="serialization")
+        schema = _tolerant(model.model_json_schema(mode="serialization"))
         return {
             "$schema": JSON_SCHEMA_DIALECT,
             "$id": schema_uri(event_type),
@@ -188,12 +210,27 @@ class EventRegistry:
         }
 
 
+def _tolerant(node: Any) -> Any:
+    """The published schema lets readers meet fields they do not know: pydantic writes
+    ``additionalProperties: false`` for the strict models, readers must not inherit it."""
+    if isinstance(node, dict):
+        return {
+            key: _tolerant(value)
+            for key, value in node.items()
+            if not (key == "additionalProperties" and value is False)
+        }
+    if isinstance(node, list):
+        return [_tolerant(value) for value in node]
+    return node
+
+
 def _subject_pattern(meta: EventMeta) -> str:
     return f"{meta.context}.{meta.aggregate}.<{meta.id_field}>.{meta.subject_event}"
 
 
 def schema_uri(event_type: str) -> str:
-    return f"{SCHEMA_BASE}{event_type}.json"
+    """The path, on any Agora service, of the schema of ``event_type``."""
+    return f"{SCHEMA_PATH}{event_type}.json"
 
 
 def render_schemas(registry: EventRegistry) -> dict[str, str]:
@@ -207,71 +244,198 @@ def render_schemas(registry: EventRegistry) -> dict[str, str]:
     }
 
 
-_CE_HEADERS = {
+_TEXT = {"type": "string"}
+_CE_HEADERS: dict[str, Any] = {
     "type": "object",
-    "description": "CloudEvents 1.0 binary mode: attributes as ce-* headers, "
-    "values percent-encoded as in the HTTP binding",
-    "required": ["ce-specversion", "ce-id", "ce-source", "ce-type", "ce-time", "content-type"],
+    "description": "CloudEvents 1.0 in binary mode: attributes as ce-* headers, values "
+    "percent-encoded (UTF-8) as in the HTTP binding. Ignore headers you do not know.",
+    "required": [
+        "ce-specversion",
+        "ce-id",
+        "ce-source",
+        "ce-type",
+        "ce-subject",
+        "ce-time",
+        "content-type",
+    ],
     "properties": {
         "ce-specversion": {"const": "1.0"},
-        "ce-id": {"type": "string"},
-        "ce-source": {"type": "string"},
-        "ce-type": {"type": "string"},
-        "ce-subject": {"type": "string", "description": "the aggregate id"},
-        "ce-time": {"type": "string", "format": "date-time"},
-        "ce-dataschema": {"type": "string", "format": "uri"},
+        "ce-id": {**_TEXT, "description": "unique per event: deduplicate on it"},
+        "ce-source": {**_TEXT, "description": "the producing context, e.g. /agora/agenda"},
+        "ce-type": {**_TEXT, "description": "agora.<context>.<aggregate>.<event>.v<major>"},
+        "ce-subject": {**_TEXT, "description": "the aggregate id"},
+        "ce-time": {**_TEXT, "format": "date-time"},
+        "ce-dataschema": {
+            **_TEXT,
+            "format": "uri-reference",
+            "description": "the event's JSON Schema, served by every Agora service at "
+            "/events/schemas/<ce-type>.json",
+        },
         "content-type": {"const": "application/json"},
-        "ce-actor": {"type": "string"},
-        "ce-correlationid": {"type": "string"},
-        "ce-causationid": {"type": "string"},
-        "ce-aggregateversion": {"type": "string", "pattern": "^[0-9]+$"},
-        "ce-idempotencykey": {"type": "string"},
-        "traceparent": {"type": "string", "description": "W3C trace context"},
+        "ce-datacontenttype": {
+            "const": "application/json",
+            "description": "the CloudEvents NATS binding's own header for the data's media "
+            "type; the same value as content-type",
+        },
+        "ce-actor": {**_TEXT, "description": "who caused the event (an opaque id)"},
+        "ce-correlationid": _TEXT,
+        "ce-causationid": _TEXT,
+        "ce-aggregateversion": {
+            **_TEXT,
+            "pattern": "^[0-9]+$",
+            "description": "the event's 1-based position among its aggregate's events",
+        },
+        "ce-idempotencykey": {**_TEXT, "description": "the command's idempotency key"},
+        "ce-requestdigest": {**_TEXT, "description": "digest of the keyed command's request"},
+        "traceparent": {**_TEXT, "description": "W3C trace context"},
+        "tracestate": {**_TEXT, "description": "W3C trace context"},
+        "Nats-Msg-Id": {
+            **_TEXT,
+            "description": "JetStream publish control (deduplication), stored with the "
+            "message: not part of the event",
+        },
+        "Nats-Expected-Last-Subject-Sequence": {
+            **_TEXT,
+            "description": "JetStream publish control (optimistic concurrency), stored with "
+            "the message: not part of the event",
+        },
+        "Nats-Expected-Last-Subject-Sequence-Subject": {
+            **_TEXT,
+            "description": "JetStream publish control, stored with the message",
+        },
+        "Nats-Batch-Id": {
+            **_TEXT,
+            "description": "JetStream atomic batch control, stored with the message",
+        },
+        "Nats-Batch-Sequence": {
+            **_TEXT,
+            "description": "JetStream atomic batch control, stored with the message",
+        },
+        "Nats-Batch-Commit": {
+            **_TEXT,
+            "description": "JetStream atomic batch control, stored with the message",
+        },
     },
 }
+_FEED_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "description": "The stored message as it is, plus the headers the server adds when it "
+    "republishes it onto the live feed.",
+    "allOf": [{"$ref": "#/components/schemas/CloudEventHeaders"}],
+    "required": ["Nats-Stream", "Nats-Sequence", "Nats-Subject", "Nats-Last-Sequence"],
+    "properties": {
+        "Nats-Stream": {**_TEXT, "description": "the stream that stores the event, e.g. AGENDA"},
+        "Nats-Sequence": {
+            **_TEXT,
+            "pattern": "^[0-9]+$",
+            "description": "the event's stream sequence: resume history after it",
+        },
+        "Nats-Subject": {**_TEXT, "description": "the subject the event is stored under"},
+        "Nats-Last-Sequence": {
+            **_TEXT,
+            "pattern": "^[0-9]+$",
+            "description": "the stream sequence of the previous message on the same "
+            "subject (0: none); a gap tells a live subscriber it missed one",
+        },
+        "Nats-Time-Stamp": {**_TEXT, "format": "date-time"},
+    },
+}
+FEED_PREFIX = "feed."
+"""The stream republishes every stored event onto ``feed.<subject>``: the live feed."""
+
+
+def _message(model: type[DomainEvent], headers: str, live: bool) -> dict[str, Any]:
+    meta = model.meta
+    message: dict[str, Any] = {
+        "name": meta.type,
+        "title": model.__name__,
+        "contentType": "application/json",
+        "headers": {"$ref": f"#/components/schemas/{headers}"},
+        "payload": {"$ref": f"schemas/{meta.type}.json"},
+    }
+    doc = inspect.cleandoc(model.__doc__ or "")
+    if doc and model.__doc__ != DomainEvent.__doc__:
+        message["summary"] = doc.split("\n\n")[0].replace("\n", " ")
+        message["description"] = doc
+    if live:
+        message["description"] = (message.get("description", "") + "\n\n").lstrip() + (
+            "Live copy of the stored event, republished by the server."
+        )
+    return message
 
 
 def render_asyncapi(registry: EventRegistry) -> str:
-    """An AsyncAPI 3.0 description of every event type: one channel and message each."""
+    """An AsyncAPI 3.0 description of every event type: its stream subject, where history
+    is read, and its live-feed subject, where live subscribers listen (both read-only)."""
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
     for event_type in registry.types():
         model = registry.model_for(event_type)
         meta = model.meta
         key = event_type.removeprefix("agora.").replace(".", "_")
+        address = f"{meta.context}.{meta.aggregate}.{{{meta.id_field}}}.{meta.subject_event}"
+        parameters = {meta.id_field: {"description": f"the {meta.aggregate} id"}}
+        stream = meta.context.upper()
+        messages[key] = _message(model, "CloudEventHeaders", live=False)
+        messages[f"{key}_live"] = _message(model, "FeedHeaders", live=True)
         channels[key] = {
-            "address": f"{meta.context}.{meta.aggregate}.{{{meta.id_field}}}.{meta.subject_event}",
-            "parameters": {meta.id_field: {"description": f"the {meta.aggregate} id"}},
-            "messages": {
-                key: {
-                    "name": event_type,
-                    "title": model.__name__,
-                    "summary": (model.__doc__ or "").strip().split("\n")[0] or None,
-                    "contentType": "application/json",
-                    "headers": _CE_HEADERS,
-                    "payload": {"$ref": f"schemas/{event_type}.json"},
-                }
-            },
+            "address": address,
+            "title": f"{event_type} (stored)",
+            "description": f"Stored in stream {stream}: read history with a durable "
+            "consumer or a direct get on this subject. Only Agora publishes here.",
+            "parameters": parameters,
+            "messages": {key: {"$ref": f"#/components/messages/{key}"}},
         }
-        operations[f"publish_{key}"] = {
+        channels[f"{key}_live"] = {
+            "address": FEED_PREFIX + address,
+            "title": f"{event_type} (live)",
+            "description": f"The live feed: each event stored in {stream} is republished "
+            "here by the server as it is stored. Subscribe read-only; nothing is kept here.",
+            "parameters": parameters,
+            "messages": {key: {"$ref": f"#/components/messages/{key}_live"}},
+        }
+        operations[f"append_{key}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{key}"},
-            "summary": f"The {meta.context} service appends {event_type} to its stream",
+            "summary": f"The {meta.context} service appends {event_type} to stream {stream}",
+            "messages": [{"$ref": f"#/channels/{key}/messages/{key}"}],
+        }
+        operations[f"feed_{key}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{key}_live"},
+            "summary": f"The server republishes each stored {event_type} to the live feed",
+            "messages": [{"$ref": f"#/channels/{key}_live/messages/{key}"}],
         }
     document = {
         "asyncapi": "3.0.0",
         "info": {
             "title": "Agora event streams",
             "version": "1",
-            "description": "Domain events of the Agora forum platform on NATS JetStream. "
-            "Subscribe read-only with ordinary NATS wildcards, e.g. agenda.session.*.moved.",
+            "description": "Domain events of the Agora forum platform on NATS JetStream, "
+            "as CloudEvents in binary mode. Live subscribers listen on feed.<context>.> "
+            "(e.g. feed.agenda.session.*.moved); history is in the streams, one per context, "
+            "on <context>.> (durable consumers or direct get). Both are read-only for "
+            "subscribers. Ignore fields and headers you do not know; dispatch on ce-type.",
         },
         "defaultContentType": "application/json",
         "servers": {
-            "local": {"host": "127.0.0.1:4222", "protocol": "nats", "description": "agora up"}
+            "nats": {
+                "host": "{host}:{port}",
+                "protocol": "nats",
+                "description": "The platform's NATS server (agora up: 127.0.0.1:4222)",
+                "variables": {
+                    "host": {"default": "127.0.0.1", "description": "NATS host"},
+                    "port": {"default": "4222", "description": "NATS client port"},
+                },
+            }
         },
         "channels": channels,
         "operations": operations,
+        "components": {
+            "schemas": {"CloudEventHeaders": _CE_HEADERS, "FeedHeaders": _FEED_HEADERS},
+            "messages": messages,
+        },
     }
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 

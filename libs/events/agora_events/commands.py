@@ -19,7 +19,7 @@ import functools
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 from prometheus_client import Counter, Histogram
@@ -33,7 +33,7 @@ from .store import (
     EventStore,
     Expected,
     Metadata,
-    RecordedEvent,
+    aggregate_of,
 )
 from .tracing import CommandSpan
 
@@ -93,19 +93,29 @@ class ScopeState(Generic[S]):
     last_sequence: int = 0
     count: int = 0
     applied: Mapping[str, Applied] = field(default_factory=dict)
+    versions: Mapping[str, int] = field(default_factory=dict)
+    """Events per aggregate (``aggregate_of`` their subject): each one's latest
+    ``ce-aggregateversion``."""
 
     def advance(
         self,
         decider: Decider[S, C, DomainEvent],
         events: list[tuple[int, DomainEvent, str | None, str | None]],
+        through: int = 0,
     ) -> ScopeState[S]:
-        """The state after ``events``: (sequence, event, idempotency key, request digest)."""
+        """The state after ``events``: (sequence, event, idempotency key, request digest);
+        ``through`` is the last sequence read, when foreign messages came after them."""
         if not events:
-            return self
+            if through <= self.last_sequence:
+                return self
+            return replace(self, last_sequence=through)
         state = self.state
         recorded: dict[str, Applied] | None = None  # copied only when a key comes
+        versions = dict(self.versions)
         for sequence, event, key, digest in events:
             state = decider.evolve(state, event)
+            aggregate = aggregate_of(event.subject)
+            versions[aggregate] = versions.get(aggregate, 0) + 1
             if key is not None:
                 if recorded is None:
                     recorded = dict(self.applied)
@@ -116,7 +126,8 @@ class ScopeState(Generic[S]):
                     else Applied(before.first, sequence, before.digest, (*before.events, event))
                 )
         applied = self.applied if recorded is None else recorded
-        return ScopeState(state, events[-1][0], self.count + len(events), applied)
+        last = max(events[-1][0], through)
+        return ScopeState(state, last, self.count + len(events), applied, versions)
 
 
 class CommandHandler(Generic[S, C]):
@@ -201,7 +212,9 @@ class CommandHandler(Generic[S, C]):
             try:
                 result = await self._store.append(
                     events,
-                    expected=Expected(scope, entry.last_sequence, entry.count),
+                    expected=Expected(
+                        scope, entry.last_sequence, entry.count, versions=entry.versions
+                    ),
                     idempotency_key=idempotency_key,
                     metadata=metadata,
                 )
@@ -224,13 +237,16 @@ class CommandHandler(Generic[S, C]):
         raise ConcurrencyError(scope, self._max_attempts)
 
     async def _catch_up(self, scope: str, entry: ScopeState[S]) -> ScopeState[S]:
-        records: list[RecordedEvent] = await self._store.read(scope, after=entry.last_sequence)
+        records = await self._store.read(scope, after=entry.last_sequence)
         entry = entry.advance(
             self._decider,
             [
                 (r.sequence, r.event, r.envelope.idempotencykey, r.envelope.requestdigest)
                 for r in records
             ],
+            # Foreign messages in the scope are stepped over, but the server's expectation
+            # counts them: the next append must name the last one.
+            through=records.last_sequence,
         )
         self._remember(scope, entry)
         return entry

@@ -1,10 +1,16 @@
 """CloudEvents 1.0 envelope in binary mode over NATS headers.
 
-Follows the CloudEvents NATS protocol binding: every context attribute travels as a
-``ce-<name>`` header, ``datacontenttype`` maps to ``content-type`` and the event data is the
-message body. Header values are percent-encoded the way the CloudEvents HTTP binding
-prescribes (anything outside printable ASCII, plus space, ``"`` and ``%``), so non-ASCII
-values such as "Côte d'Ivoire" and stray CR/LF survive every NATS client intact.
+Follows the CloudEvents NATS protocol binding (binary mode, section 3.1): every context
+attribute travels as a ``ce-<name>`` header, ``datacontenttype`` included
+(``ce-datacontenttype``, section 3.1.3.1), and the event data is the message body. The same
+media type also goes out as ``content-type``, for readers that look there; to a reader of the
+binding, only a ``content-type`` of ``application/cloudevents…`` marks a structured-mode
+message, which this module refuses. Reading takes ``ce-datacontenttype`` and falls back to
+``content-type`` (events stored before the attribute was sent carry only that).
+
+Header values are percent-encoded as the binding prescribes (section 3.1.3.2: anything
+outside printable ASCII, plus space, ``"`` and ``%``), so non-ASCII values such as
+"Côte d'Ivoire" and stray CR/LF survive every NATS client intact.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ TRACESTATE = "tracestate"
 _SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 _NEEDS_NO_ENCODING = re.compile(r"[!#$&-~]*")
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
-_CORE = {"specversion", "id", "source", "type", "subject", "time", "dataschema"}
+_CORE = {"specversion", "id", "source", "type", "subject", "time", "dataschema", "datacontenttype"}
+STRUCTURED = "application/cloudevents"
 _KNOWN_EXTENSIONS = {
     "actor",
     "correlationid",
@@ -123,7 +130,7 @@ class Envelope:
             headers["ce-requestdigest"] = self.requestdigest
         for name, value in self.extensions.items():
             headers[PREFIX + name] = value
-        headers["content-type"] = self.datacontenttype
+        headers["ce-datacontenttype"] = headers["content-type"] = self.datacontenttype
         if self.traceparent:
             headers[TRACEPARENT] = self.traceparent
         if self.tracestate:
@@ -144,6 +151,12 @@ class Envelope:
             for name, value in lowered.items()
             if name.startswith(PREFIX)
         }
+        content_type = lowered.get("content-type")
+        if content_type is not None and content_type.lower().startswith(STRUCTURED):
+            raise EnvelopeError(
+                f"content-type {content_type!r} marks a structured-mode CloudEvent; "
+                "only binary mode (attributes as ce-* headers) is read here"
+            )
         version = attributes.get("specversion")
         if version != SPEC_VERSION:
             raise EnvelopeError(f"unsupported ce-specversion {version!r}; expected {SPEC_VERSION}")
@@ -164,7 +177,8 @@ class Envelope:
             data=data,
             subject=attributes.get("subject"),
             dataschema=attributes.get("dataschema"),
-            datacontenttype=decode_header_value(lowered.get("content-type", JSON)),
+            datacontenttype=attributes.get("datacontenttype")
+            or (JSON if content_type is None else decode_header_value(content_type)),
             actor=attributes.get("actor"),
             correlationid=attributes.get("correlationid"),
             causationid=attributes.get("causationid"),

@@ -8,13 +8,15 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
+from pydantic_core import PydanticCustomError
 
 from .catalogue import InvalidAggregateId
 from .commands import ConcurrencyError
@@ -139,6 +141,21 @@ def organiser_guard(token: Callable[[], str]) -> Callable[..., None]:
     return require_organiser
 
 
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
+
+
+def printable_key(value: str | None) -> str | None:
+    """An idempotency key travels in event headers and logs: printable ASCII only. (A UTF-8
+    header would arrive garbled anyway: Starlette decodes header bytes as Latin-1.)"""
+    if value is not None and not _PRINTABLE_ASCII.fullmatch(value):
+        raise PydanticCustomError(
+            "idempotency_key",
+            "use 1-200 printable ASCII characters (space to '~'); "
+            "control characters and non-ASCII are not allowed",
+        )
+    return value
+
+
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -146,8 +163,10 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=200,
         description="Send the same key when you retry a command; it is applied once. "
-        "The key is bound to the request: the same key with another request gets 422.",
+        "The key is bound to the request: the same key with another request gets 422. "
+        "1-200 printable ASCII characters.",
     ),
+    AfterValidator(printable_key),
 ]
 CorrelationId = Annotated[
     str | None,

@@ -41,6 +41,12 @@ DEAD_LETTERS = Counter(
     "Events this process parked in the dead-letter table (agora dead-letters list shows them)",
     ["projection"],
 )
+FOREIGN_MESSAGES = Counter(
+    "agora_foreign_messages_total",
+    "Stored messages that are not Agora events, stepped over when reading history "
+    "(each counted once per process; agora streams foreign lists them)",
+    ["stream", "reason"],
+)
 CONSUMER_EVENTS = Counter(
     "agora_consumer_events_total",
     "Events settled by FastStream consumers (reactors), by consumer and outcome",

@@ -57,6 +57,7 @@ from .projections import Projection
 from .projections.database import ReadModelDatabase
 from .projections.runner import ProjectionRunner
 from .reactor import Reactor
+from .schemas_http import schemas_router
 from .settings import ServiceSettings
 from .store import EventStore, StoreError
 from .streams import STREAMS, ensure_streams
@@ -327,7 +328,7 @@ async def running(
             runner = ProjectionRunner(nc, db, projections, consumer_prefix=context)
             await runner.start()
             stack.push_async_callback(_bounded, "projections", runner.stop)
-        store = EventStore(nc, source="/agora")
+        store = EventStore(nc, source="/agora", public_url=settings.base_url)
         commands = definition.commands(store, settings)
         broker: NatsBroker | None = None
         reactors: tuple[Reactor, ...] = ()
@@ -454,6 +455,7 @@ def application(
     app.state.settings = settings
     install_edges(app)
     app.include_router(health_router())
+    app.include_router(schemas_router())
     for router in definition.routers(settings):
         app.include_router(router)
     return app
@@ -607,7 +609,8 @@ async def commands_on_nats(
     )
     try:
         await ensure_own_stream(nc, definition.context, settings.stream_replicas)
-        yield definition.commands(EventStore(nc, source="/agora"), settings)
+        store = EventStore(nc, source="/agora", public_url=settings.base_url)
+        yield definition.commands(store, settings)
     finally:
         await _close(nc)
 

@@ -38,11 +38,21 @@ class ServiceSettings(BaseSettings):
     nats_connect_timeout: float = Field(
         default=5.0, gt=0, description="seconds the first connection to NATS may take"
     )
+    public_url: str | None = Field(
+        default=None,
+        description="the base URL subscribers reach this service's HTTP API at; "
+        "ce-dataschema names each event's schema below it (default http://<host>:<port>)",
+    )
     shutdown_timeout: float = Field(
         default=20.0,
         gt=0,
         description="seconds a stop may take after SIGTERM before the process exits anyway",
     )
+
+    @property
+    def base_url(self) -> str:
+        """Where this service's HTTP API answers: ``public_url``, else its own address."""
+        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> ServiceSettings:

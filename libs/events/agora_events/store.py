@@ -17,7 +17,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,7 @@ from opentelemetry.trace import Span
 from .catalogue import DomainEvent, EventRegistry, catalogue
 from .direct_get import LogUnreadable, stored_messages
 from .envelope import Envelope
+from .foreign import FOREIGN_ERRORS, ForeignMessage, ForeignReport, foreign_message
 from .streams import stream_for_subject
 from .tracing import append_span, appended, traceparent_of
 
@@ -94,11 +95,16 @@ class Metadata:
 
 @dataclass(frozen=True, slots=True)
 class Expected:
-    """The last stream sequence (and event count) seen in a consistency scope."""
+    """The last stream sequence seen in a consistency scope, and how many events its
+    aggregates have, from which each new event's ``ce-aggregateversion`` follows."""
 
     scope: str
     last_sequence: int = 0
     count: int = 0
+    """Events in the scope; without ``versions``, taken as the count of its one aggregate."""
+    versions: Mapping[str, int] | None = None
+    """Events per aggregate (``aggregate_of`` their subject) in the scope; one not named has
+    none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +119,33 @@ class RecordedEvent:
         return self.envelope.time
 
 
+class History(list[RecordedEvent]):
+    """The events ``EventStore.read`` found, in stream order, and the foreign messages it
+    stepped over (see ``foreign.py``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.foreign: list[ForeignMessage] = []
+
+    @property
+    def last_sequence(self) -> int:
+        """The last stream sequence read, a stepped-over message's included (0 if none): a
+        consistency scope's expectation must name it, the server counts every message."""
+        last = self[-1].sequence if self else 0
+        return max(last, self.foreign[-1].sequence) if self.foreign else last
+
+
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     first_sequence: int
     last_sequence: int
     envelopes: tuple[Envelope, ...] = field(default_factory=tuple)
     duplicate: bool = False
+
+
+def aggregate_of(subject: str) -> str:
+    """The aggregate an event subject belongs to: ``<context>.<aggregate>.<id>``."""
+    return subject[: subject.rfind(".")]
 
 
 def matches(subject: str, pattern: str) -> bool:
@@ -145,10 +172,15 @@ class EventStore:
         registry: EventRegistry = catalogue,
         source: str = "/agora",
         timeout: float = 5.0,
+        public_url: str = "",
     ) -> None:
+        """``public_url``: the base URL under which subscribers reach this service's HTTP API
+        (``AGORA_<SERVICE>_PUBLIC_URL``); ``ce-dataschema`` is the schema's path below it,
+        a bare path when it is empty."""
         self._nc = nc
         self._registry = registry
         self._source = source
+        self._public_url = public_url.rstrip("/")
         self._timeout = timeout
         self._ack_prefix: str | None = None
         self._ack_subscription: Any = None
@@ -157,6 +189,7 @@ class EventStore:
         self._ack_tokens = itertools.count(1)
         self._batch_slots = asyncio.Semaphore(BATCHES_IN_FLIGHT_PER_PROCESS)
         self._sources: dict[str, str] = {}
+        self._report_foreign = ForeignReport()  # once per message and store (one a process)
 
     def _source_of(self, context: str) -> str:
         self._sources[context] = f"{self._source}/{context}"
@@ -172,13 +205,23 @@ class EventStore:
         idempotency_key: str | None,
         metadata: Metadata,
         subjects: Sequence[str] | None = None,
+        versions: Mapping[str, int] | None = None,
     ) -> list[Envelope]:
+        """The events' envelopes. ``ce-aggregateversion`` is each event's 1-based position
+        among its aggregate's events: after ``versions[aggregate]`` when ``versions`` is
+        given (an aggregate it does not name has none), else after ``base_count``."""
         now = datetime.now(UTC)
         envelopes = []
         if subjects is None:
             subjects = [event.subject for event in events]
+        counted: dict[str, int] = {}
         for index, (event, subject) in enumerate(zip(events, subjects, strict=True)):
             meta = event.meta
+            aggregate = aggregate_of(subject)
+            version = counted.get(aggregate)
+            if version is None:
+                version = base_count if versions is None else versions.get(aggregate, 0)
+            counted[aggregate] = version = version + 1
             envelopes.append(
                 Envelope(
                     id=_event_id(idempotency_key, subject, index),
@@ -187,11 +230,11 @@ class EventStore:
                     time=now,
                     data=self._registry.encode(event),
                     subject=event.aggregate_id,
-                    dataschema=meta.schema,
+                    dataschema=self._public_url + meta.schema,
                     actor=metadata.actor,
                     correlationid=metadata.correlation_id,
                     causationid=metadata.causation_id,
-                    aggregateversion=base_count + index + 1,
+                    aggregateversion=version,
                     idempotencykey=idempotency_key,
                     requestdigest=metadata.request_digest if idempotency_key else None,
                     traceparent=metadata.traceparent,
@@ -225,6 +268,7 @@ class EventStore:
                 idempotency_key=idempotency_key,
                 metadata=_traced(metadata, span),
                 subjects=subjects,
+                versions=expected.versions if expected else None,
             )
             guard = _expectation_headers(expected)
             if len(envelopes) == 1:
@@ -360,8 +404,11 @@ class EventStore:
         after: int = 0,
         up_to: int | None = None,
         batch: int = MAX_BATCH,
-    ) -> list[RecordedEvent]:
-        """Every event matching ``subject_filter`` with ``after < sequence <= up_to``."""
+    ) -> History:
+        """Every event matching ``subject_filter`` with ``after < sequence <= up_to``.
+
+        A message that is not an Agora event is stepped over and reported, never decoded
+        into the history; a log that cannot be read raises ``StoreError``."""
         stream = stream_for_subject(subject_filter)
         messages = stored_messages(
             self._nc,
@@ -372,11 +419,20 @@ class EventStore:
             batch=batch,
             timeout=self._timeout,
         )
-        records = []
+        records = History()
+        decode = self._registry.decode
         try:
             async for message in messages:
-                envelope = Envelope.from_headers(message.headers, message.data)
-                event = self._registry.decode(envelope.type, envelope.data)
+                try:
+                    envelope = Envelope.from_headers(message.headers, message.data)
+                    event = decode(envelope.type, envelope.data)
+                except FOREIGN_ERRORS as exc:
+                    # Not an Agora event (a stray publish, a body the model refuses): step
+                    # over it, say so, and remember it was read, for the scope's sequence.
+                    foreign = foreign_message(stream, message, exc)
+                    self._report_foreign(foreign)
+                    records.foreign.append(foreign)
+                    continue
                 records.append(RecordedEvent(message.sequence, message.subject, envelope, event))
         except LogUnreadable as exc:
             raise StoreError(str(exc)) from exc

@@ -1,16 +1,27 @@
-"""The four context streams and their idempotent, drift-reporting creation."""
+"""The four context streams and their idempotent, drift-reporting creation.
+
+Each stream republishes what it stored: the server sends every stored message again on
+``feed.<context>.<rest of subject>`` with ``Nats-Stream``, ``Nats-Subject``,
+``Nats-Sequence`` and ``Nats-Last-Sequence`` added. Live subscribers follow that feed, which
+carries only stored events; the context subjects themselves also carry every refused
+publish attempt.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.aio.client import Client as NATS
+from nats.js.api import DiscardPolicy, RePublish, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
 CONTEXTS = ("registration", "agenda", "declarations", "notifications")
 DUPLICATE_WINDOW_SECONDS = 24 * 3600.0
+FEED = "feed"
+STREAM_NOT_FOUND = 10059  # JetStream's err_code for "stream not found"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +35,15 @@ class StreamSpec:
     @property
     def subjects(self) -> list[str]:
         return [f"{self.context}.>"]
+
+    @property
+    def feed(self) -> str:
+        """Where the server republishes each stored message (``feed.<context>.>``)."""
+        return f"{FEED}.{self.context}.>"
+
+    @property
+    def republish(self) -> RePublish:
+        return RePublish(src=f"{self.context}.>", dest=self.feed)
 
     def config(self, replicas: int = 1) -> StreamConfig:
         return StreamConfig(
@@ -39,6 +59,7 @@ class StreamSpec:
             deny_purge=True,
             allow_direct=True,
             allow_atomic=True,
+            republish=self.republish,
         )
 
 
@@ -57,7 +78,12 @@ _COMPARED = (
     "deny_purge",
     "allow_direct",
     "allow_atomic",
+    "republish",
 )
+
+
+class StreamAdminError(RuntimeError):
+    """The server refused to show or change a stream's configuration."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +99,13 @@ class Drift:
 @dataclass(frozen=True, slots=True)
 class StreamReport:
     name: str
-    status: Literal["created", "unchanged", "drifted"]
+    status: Literal["created", "unchanged", "drifted", "updated", "missing"]
     drift: list[Drift] = field(default_factory=list)
 
 
 def _normalise(value: Any) -> Any:
+    if isinstance(value, RePublish):
+        return f"{value.src} -> {value.dest}" + (" (headers only)" if value.headers_only else "")
     if hasattr(value, "value"):
         return value.value
     if isinstance(value, list):
@@ -114,6 +142,46 @@ async def ensure_streams(
         drift = compare(wanted, info.config)
         reports.append(StreamReport(spec.name, "drifted" if drift else "unchanged", drift))
     return reports
+
+
+async def add_republish(nc: NATS, contexts: tuple[str, ...] = CONTEXTS) -> list[StreamReport]:
+    """Add the feed's republish to existing streams that have none; change nothing else.
+
+    The stream's configuration is read and written back as the server's JSON, so settings
+    this client library does not model survive the update. A stream that republishes
+    elsewhere is left as found and reported as drifted; a missing stream is not created
+    (``ensure_streams`` does that) but reported missing."""
+    reports = []
+    for context in contexts:
+        spec = STREAMS[context]
+        try:
+            config = (await _api(nc, f"STREAM.INFO.{spec.name}", b""))["config"]
+        except NotFoundError:
+            reports.append(StreamReport(spec.name, "missing"))
+            continue
+        current = config.get("republish")
+        if current is None:
+            config["republish"] = spec.republish.as_dict()
+            await _api(nc, f"STREAM.UPDATE.{spec.name}", json.dumps(config).encode())
+            reports.append(StreamReport(spec.name, "updated"))
+            continue
+        found, want = _normalise(RePublish.from_response(current)), _normalise(spec.republish)
+        if found == want:
+            reports.append(StreamReport(spec.name, "unchanged"))
+        else:
+            reports.append(StreamReport(spec.name, "drifted", [Drift("republish", want, found)]))
+    return reports
+
+
+async def _api(nc: NATS, request: str, payload: bytes) -> dict[str, Any]:
+    reply = await nc.request(f"$JS.API.{request}", payload, timeout=5.0)
+    answer: dict[str, Any] = json.loads(reply.data)
+    error = answer.get("error")
+    if error:
+        if error.get("err_code") == STREAM_NOT_FOUND:
+            raise NotFoundError(description=error.get("description"))
+        raise StreamAdminError(f"{request} refused: {error.get('description', error)}")
+    return answer
 
 
 @dataclass(frozen=True, slots=True)

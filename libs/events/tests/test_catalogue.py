@@ -133,9 +133,30 @@ def test_asyncapi_describes_each_type_as_a_channel_with_cloudevents_headers() ->
     assert document["asyncapi"] == "3.0.0"
     channel = document["channels"]["agenda_room_added_v2"]
     assert channel["address"] == "agenda.room.{room_id}.added"
-    message = channel["messages"]["agenda_room_added_v2"]
+    assert channel["messages"]["agenda_room_added_v2"] == {
+        "$ref": "#/components/messages/agenda_room_added_v2"
+    }
+    message = document["components"]["messages"]["agenda_room_added_v2"]
     assert message["payload"] == {"$ref": "schemas/agora.agenda.room.added.v2.json"}
-    assert "ce-type" in message["headers"]["required"]
+    headers = document["components"]["schemas"]["CloudEventHeaders"]
+    assert "ce-type" in headers["required"]
+    assert "summary" not in message  # no docstring: no summary, never null
+
+
+def test_asyncapi_describes_the_live_feed_with_the_headers_the_server_adds() -> None:
+    registry, _ = registry_with_versions()
+    document = json.loads(render_asyncapi(registry))
+    live = document["channels"]["agenda_room_added_v2_live"]
+    assert live["address"] == "feed.agenda.room.{room_id}.added"
+    feed = document["components"]["schemas"]["FeedHeaders"]
+    assert set(feed["required"]) == {
+        "Nats-Stream",
+        "Nats-Sequence",
+        "Nats-Subject",
+        "Nats-Last-Sequence",
+    }
+    assert document["servers"]["nats"]["host"] == "{host}:{port}"
+    assert "null" not in json.dumps(document)
 
 
 def test_a_stale_asyncapi_document_is_detected(tmp_path: Path) -> None:
@@ -152,3 +173,69 @@ def test_committed_catalogue_matches_the_code() -> None:
     stale = stale_schemas(catalogue, directory)
     assert stale == [], f"run './agora catalogue write' and commit: {stale}"
     assert len(render_schemas(catalogue)) >= 10
+
+
+def test_decoding_ignores_fields_the_model_does_not_know() -> None:
+    registry, model = registry_with_versions()
+    body = json.dumps(
+        {"room_id": "r", "name": "R", "capacity": 3, "accessible": True, "floor": 2}
+    ).encode()
+    event = registry.decode("agora.agenda.room.added.v2", body)
+    assert event == model(room_id="r", name="R", capacity=3, accessible=True)
+
+
+def test_decoding_ignores_unknown_fields_after_an_upcast_too() -> None:
+    registry, model = registry_with_versions()
+    body = b'{"room_id": "r", "name": "R", "seats": 3, "floor": 2}'
+    event = registry.decode("agora.agenda.room.added.v1", body)
+    assert event == model(room_id="r", name="R", capacity=3, accessible=False)
+
+
+def test_decoding_ignores_unknown_fields_in_nested_objects() -> None:
+    load_all()
+    body = json.dumps(
+        {
+            "session_id": "s",
+            "edition_id": "e",
+            "kind": "workshop_session",
+            "title": "T",
+            "room_id": "r",
+            "starts_at": "2025-09-10T09:00:00Z",
+            "ends_at": "2025-09-10T10:00:00Z",
+            "workshop": {"number": 5, "title": "W", "colour": "green"},
+            "livestream": "https://example.org/s",
+        }
+    ).encode()
+    event = catalogue.decode("agora.agenda.session.scheduled.v1", body)
+    from agora_events.contracts.agenda import SessionScheduled
+
+    assert isinstance(event, SessionScheduled)
+    assert event.workshop is not None and event.workshop.number == 5
+
+
+def test_building_an_event_in_code_refuses_unknown_fields() -> None:
+    _, model = registry_with_versions()
+    with pytest.raises(ValueError, match="floor"):
+        model(room_id="r", name="R", capacity=3, accessible=True, floor=2)  # type: ignore[call-arg]
+
+
+def test_a_body_that_is_not_json_is_undecodable() -> None:
+    registry, _ = registry_with_versions()
+    with pytest.raises(UndecodableEvent, match="not JSON"):
+        registry.decode("agora.agenda.room.added.v2", b"{room")
+
+
+def test_published_schemas_allow_additional_properties() -> None:
+    load_all()
+    for text in render_schemas(catalogue).values():
+        assert '"additionalProperties": false' not in text
+    registry, _ = registry_with_versions()
+    schema = registry.schema_for("agora.agenda.room.added.v2")
+    jsonschema.Draft202012Validator(schema).validate(
+        {"room_id": "r", "name": "R", "capacity": 3, "accessible": True, "floor": 2}
+    )
+
+
+def test_dataschema_names_the_path_every_service_serves() -> None:
+    _, model = registry_with_versions()
+    assert model.meta.schema == "/events/schemas/agora.agenda.room.added.v2.json"

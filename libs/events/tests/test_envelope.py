@@ -51,6 +51,34 @@ def test_uses_the_cloudevents_binary_mode_header_names() -> None:
     assert headers["ce-aggregateversion"] == "3"
 
 
+def test_sends_datacontenttype_as_ce_datacontenttype_and_content_type() -> None:
+    # NATS binding 3.1.3.1: `datacontenttype` maps to `ce-datacontenttype`; content-type
+    # goes along for readers that look there (and says binary mode to those of the binding).
+    headers = envelope(datacontenttype="application/json; charset=utf-8").to_headers()
+    assert headers["ce-datacontenttype"] == "application/json;%20charset=utf-8"
+    assert headers["content-type"] == headers["ce-datacontenttype"]
+
+
+def test_reads_datacontenttype_from_ce_datacontenttype_first_then_content_type() -> None:
+    headers = envelope().to_headers()
+    only_attribute = {k: v for k, v in headers.items() if k != "content-type"}
+    only_attribute["ce-datacontenttype"] = "application/xml"
+    read = Envelope.from_headers(only_attribute, b"<x/>")
+    assert read.datacontenttype == "application/xml"
+    assert "datacontenttype" not in read.extensions
+    as_stored_before = {k: v for k, v in headers.items() if k != "ce-datacontenttype"}
+    as_stored_before["Content-Type"] = as_stored_before.pop("content-type")
+    assert Envelope.from_headers(as_stored_before, b"{}").datacontenttype == "application/json"
+    neither = {k: v for k, v in as_stored_before.items() if k != "Content-Type"}
+    assert Envelope.from_headers(neither, b"{}").datacontenttype == "application/json"
+
+
+def test_refuses_a_structured_mode_message() -> None:
+    headers = envelope().to_headers() | {"content-type": "application/cloudevents+json"}
+    with pytest.raises(EnvelopeError, match="structured-mode"):
+        Envelope.from_headers(headers, b"{}")
+
+
 @pytest.mark.parametrize(
     "value",
     ["Türkiye", "Côte d'Ivoire", "São Tomé and Príncipe", "100%", 'say "hi"', "a b", "日本"],

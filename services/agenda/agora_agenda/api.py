@@ -13,10 +13,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_events.contracts.agenda import PersonRole, SessionKind, WorkshopRef
 from agora_events.http import CallerOf, CommandAccepted, accepted, organiser_guard
 from agora_events.service import Reader, commands_of
+from agora_events.text import Line, Prose
 from agora_events.usecases import Caller
 
 from . import ical, queries
@@ -54,29 +56,29 @@ class Body(BaseModel):
 
 
 class PlanEditionBody(Body):
-    edition_id: str = ID
-    name: str = TEXT
-    theme: str | None = Field(default=None, max_length=500)
-    host_city: str = NAME
-    host_country: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3")
+    edition_id: Line = ID
+    name: Line = TEXT
+    theme: Line | None = Field(default=None, max_length=500)
+    host_city: Line = NAME
+    host_country: Line = Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3")
     start_date: date
     end_date: date
-    time_zone: str = Field(max_length=64, examples=["Asia/Samarkand"])
+    time_zone: Line = Field(max_length=64, examples=["Asia/Samarkand"])
 
 
 class ChangeEditionBody(Body):
-    name: str | None = Field(default=None, min_length=1, max_length=500)
-    theme: str | None = Field(default=None, max_length=500)
-    host_city: str | None = Field(default=None, min_length=1, max_length=200)
-    host_country: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    name: Line | None = Field(default=None, min_length=1, max_length=500)
+    theme: Line | None = Field(default=None, max_length=500)
+    host_city: Line | None = Field(default=None, min_length=1, max_length=200)
+    host_country: Line | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     start_date: date | None = None
     end_date: date | None = None
-    time_zone: str | None = Field(default=None, max_length=64)
+    time_zone: Line | None = Field(default=None, max_length=64)
 
 
 class AddRoomBody(Body):
-    room_id: str = ID
-    name: str = NAME
+    room_id: Line = ID
+    name: Line = NAME
     capacity: int = Field(ge=1, le=100_000)
     capacity_estimated: bool = False
 
@@ -87,33 +89,33 @@ class CapacityBody(Body):
 
 
 class RoomNameBody(Body):
-    name: str = NAME
+    name: Line = NAME
 
 
 class WorkshopBody(Body):
     number: int = Field(ge=1, le=1000)
-    title: str = TEXT
-    organisers: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
+    title: Line = TEXT
+    organisers: list[Annotated[Line, Field(min_length=1, max_length=200)]] = []
 
     def ref(self) -> WorkshopRef:
         return WorkshopRef(number=self.number, title=self.title, organisers=tuple(self.organisers))
 
 
 class PersonBody(Body):
-    person_id: str = ID
-    name: str = NAME
+    person_id: Line = ID
+    name: Line = NAME
     role: PersonRole
-    title: str | None = Field(default=None, max_length=500)
+    title: Line | None = Field(default=None, max_length=500)
 
     def person(self) -> Person:
         return Person(self.person_id, self.name, self.role, self.title)
 
 
 class ScheduleBody(Body):
-    session_id: str = ID
+    session_id: Line = ID
     kind: SessionKind
-    title: str = TEXT
-    room_id: str = ID
+    title: Line = TEXT
+    room_id: Line = ID
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     workshop: WorkshopBody | None = None
@@ -126,7 +128,7 @@ class MoveBody(Body):
         default=None, description="Without ends_at, the session keeps its length"
     )
     ends_at: AwareDatetime | None = None
-    room_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    room_id: Line | None = Field(default=None, pattern=ID_PATTERN)
 
     @model_validator(mode="after")
     def _something_moves(self) -> MoveBody:
@@ -136,7 +138,7 @@ class MoveBody(Body):
 
 
 class DetailsBody(Body):
-    title: str | None = Field(default=None, min_length=1, max_length=500)
+    title: Line | None = Field(default=None, min_length=1, max_length=500)
     kind: SessionKind | None = None
     workshop: WorkshopBody | None = None
     clear_workshop: bool = False
@@ -145,17 +147,17 @@ class DetailsBody(Body):
 
 
 class AssignBody(Body):
-    name: str = NAME
+    name: Line = NAME
     role: PersonRole
-    title: str | None = Field(default=None, max_length=500)
+    title: Line | None = Field(default=None, max_length=500)
 
 
 class CancelBody(Body):
-    reason: str = TEXT
+    reason: Prose = TEXT
 
 
 class PublishBody(Body):
-    label: str = Field(min_length=1, max_length=200, examples=["Final programme"])
+    label: Line = Field(min_length=1, max_length=200, examples=["Final programme"])
 
 
 # -- wiring --------------------------------------------------------------------------------
@@ -342,8 +344,48 @@ def writes(token: Callable[[], str]) -> APIRouter:
     return router
 
 
-def reads() -> APIRouter:
+def only_parameters(*names: str) -> Callable[[Request], None]:
+    """A dependency refusing (422) a query parameter the route does not know, so a typo such
+    as ``?verison=1`` is not silently ignored. ``after`` (read-your-writes) is always known."""
+    known = {"after", *names}
+
+    def refuse_unknown(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise HTTPException(
+                422,
+                f"unknown query parameter {', '.join(map(repr, unknown))}; "
+                f"this route takes {', '.join(sorted(known))}",
+            )
+
+    return refuse_unknown
+
+
+VersionParam = Annotated[
+    int | None,
+    Query(ge=1, le=1_000_000, description="A published version; the latest when absent"),
+]
+DraftParam = Annotated[
+    bool,
+    Query(description="The organisers' working draft, unpublished changes included (token)"),
+]
+PROGRAMME_PARAMETERS = ("day", "room", "workshop", "person", "include_cancelled")
+
+
+def reads(token: Callable[[], str]) -> APIRouter:
     router = APIRouter(tags=["queries"])
+    organiser = organiser_guard(token)
+
+    async def source(
+        request: Request, db: AsyncSession, edition_id: str, version: int | None, draft: bool
+    ) -> queries.Source:
+        """The public see a published version; the draft needs the organiser token."""
+        if draft:
+            if version is not None:
+                raise HTTPException(422, "ask for a published version or the draft, not both")
+            organiser(request.headers.get("authorization"))
+            return queries.DRAFT
+        return await queries.published(db, edition_id, version)
 
     @router.get("/editions")
     async def editions(db: Reader) -> list[queries.EditionSummary]:
@@ -353,17 +395,25 @@ def reads() -> APIRouter:
     async def edition(edition_id: str, db: Reader) -> queries.EditionView:
         return await queries.edition(db, edition_id)
 
-    @router.get("/editions/{edition_id}/programme")
+    @router.get(
+        "/editions/{edition_id}/programme",
+        dependencies=[Depends(only_parameters(*PROGRAMME_PARAMETERS, "version", "draft"))],
+    )
     async def programme(
         edition_id: str,
         db: Reader,
+        request: Request,
         day: date | None = None,
         room: Annotated[str | None, Query(description="A room id")] = None,
         workshop: Annotated[int | None, Query(ge=1, le=1000)] = None,
         person: Annotated[str | None, Query(description="A person id")] = None,
         include_cancelled: bool = True,
+        version: VersionParam = None,
+        draft: DraftParam = False,
     ) -> queries.ProgrammeView:
-        """The programme by day; narrow it to a day, a room, a workshop or a person."""
+        """The programme by day, as published (the latest version, or ``?version=N``);
+        organisers see the working draft with ``?draft=true``. Narrow it to a day, a room,
+        a workshop or a person."""
         return await queries.programme(
             db,
             edition_id,
@@ -372,11 +422,24 @@ def reads() -> APIRouter:
             workshop=workshop,
             person_id=person,
             include_cancelled=include_cancelled,
+            source=await source(request, db, edition_id, version, draft),
         )
 
-    @router.get("/editions/{edition_id}/workshops")
-    async def workshops(edition_id: str, db: Reader) -> list[queries.WorkshopProgramme]:
-        return await queries.workshops(db, edition_id)
+    @router.get(
+        "/editions/{edition_id}/workshops",
+        dependencies=[Depends(only_parameters("version", "draft"))],
+    )
+    async def workshops(
+        edition_id: str,
+        db: Reader,
+        request: Request,
+        version: VersionParam = None,
+        draft: DraftParam = False,
+    ) -> list[queries.WorkshopProgramme]:
+        """Every workshop, with its status (scheduled, tentative, or unscheduled: no
+        sessions yet) and its sessions as published, or in the draft."""
+        found = source(request, db, edition_id, version, draft)
+        return await queries.workshops(db, edition_id, source=await found)
 
     @router.get("/editions/{edition_id}/people")
     async def people(edition_id: str, db: Reader) -> list[queries.PersonProgramme]:
@@ -421,9 +484,21 @@ def reads() -> APIRouter:
         "/editions/{edition_id}/calendar.ics",
         response_class=Response,
         responses={200: {"content": {"text/calendar": {}}}},
+        dependencies=[Depends(only_parameters("version", "draft"))],
     )
-    async def edition_calendar(edition_id: str, db: Reader) -> Response:
-        edition, found = await queries.calendar_sessions(db, edition_id=edition_id)
+    async def edition_calendar(
+        edition_id: str,
+        db: Reader,
+        request: Request,
+        version: VersionParam = None,
+        draft: DraftParam = False,
+    ) -> Response:
+        """The published programme (latest, or ``?version=N``) as iCalendar; organisers get
+        the draft with ``?draft=true``. Unknown parameters are refused (422)."""
+        await source(request, db, edition_id, version, draft)
+        edition, found, _source = await queries.calendar_sessions(
+            db, edition_id=edition_id, version=version, draft=draft
+        )
         body = ical.calendar(edition, found, name=edition.name)
         return _calendar_response(body, f"{edition_id}.ics")
 
@@ -431,9 +506,21 @@ def reads() -> APIRouter:
         "/sessions/{session_id}/calendar.ics",
         response_class=Response,
         responses={200: {"content": {"text/calendar": {}}}},
+        dependencies=[Depends(only_parameters("version", "draft"))],
     )
-    async def session_calendar(session_id: str, db: Reader) -> Response:
-        edition, found = await queries.calendar_sessions(db, session_id=session_id)
+    async def session_calendar(
+        session_id: str,
+        db: Reader,
+        request: Request,
+        version: VersionParam = None,
+        draft: DraftParam = False,
+    ) -> Response:
+        """One session as published (or ``?draft=true`` for organisers) as iCalendar."""
+        if draft:
+            organiser(request.headers.get("authorization"))
+        edition, found, _source = await queries.calendar_sessions(
+            db, session_id=session_id, version=version, draft=draft
+        )
         body = ical.calendar(edition, found, name=found[0].label)
         return _calendar_response(body, f"{session_id}.ics")
 
@@ -449,4 +536,5 @@ def _calendar_response(body: bytes, filename: str) -> Response:
 
 
 def routers(settings: AgendaSettings) -> Sequence[APIRouter]:
-    return [writes(settings.organiser_token.get_secret_value), reads()]
+    token = settings.organiser_token.get_secret_value
+    return [writes(token), reads(token)]

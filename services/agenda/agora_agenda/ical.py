@@ -2,7 +2,9 @@
 
 A session's UID never changes, and its SEQUENCE is its revision, which grows with every
 command that changes it, so a calendar client replaces the event instead of adding another.
-Cancelled sessions stay in the feed with STATUS:CANCELLED, so subscribers drop them.
+Cancelled sessions stay in the feed with STATUS:CANCELLED, so subscribers drop them; a session
+whose time no source states is STATUS:TENTATIVE, never CONFIRMED. Workshops with no sessions
+(unscheduled) have nothing to put in a calendar and are left out.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ ROLE_LABELS = {
     "discussant": "Discussant",
     "host": "Host",
 }
+
+
+STATUS = {"scheduled": "CONFIRMED", "tentative": "TENTATIVE", "cancelled": "CANCELLED"}
 
 
 def uid(session_id: str) -> str:
@@ -59,7 +64,7 @@ def _event(session: SessionView, edition: EditionSummary, zone: ZoneInfo) -> Eve
     event.add("summary", session.label)
     event.add("location", f"{session.room.name}, {edition.host_city}")
     event.add("categories", [session.kind])
-    event.add("status", "CANCELLED" if session.status == "cancelled" else "CONFIRMED")
+    event.add("status", STATUS[session.status])
     event.add("description", _description(session, edition))
     return event
 
@@ -70,6 +75,10 @@ def _description(session: SessionView, edition: EditionSummary) -> str:
         lines.append(f"Workshop {session.workshop.number}: {session.workshop.title}")
         if session.workshop.organisers:
             lines.append("Organised by " + "; ".join(session.workshop.organisers))
+        if session.workshop.partners:
+            lines.append("In partnership with " + "; ".join(session.workshop.partners))
+    if session.status == "tentative":
+        lines.append(f"Time tentative ({session.time_source or 'not stated by the sources'})")
     for person in session.people:
         role = ROLE_LABELS.get(person.role, person.role)
         title = f", {person.title}" if person.title else ""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from agora_events.contracts.agenda import PersonRole, SessionKind, WorkshopRef
+from agora_events.contracts.agenda import EditionWorkshop, PersonRole, SessionKind, WorkshopRef
 from agora_events.decider import InvalidCommand
 
 from .domain import (
@@ -78,6 +78,7 @@ def parse_edition(
 class _Reader:
     def __init__(self, source: str) -> None:
         self.source = source
+        self.time_source: str | None = None
 
     def fail(self, where: str, reason: str) -> ProgrammeError:
         return ProgrammeError(f"{self.source}, {where}: {reason}")
@@ -123,14 +124,15 @@ class _Reader:
                 raise self.fail(f"workshop {index}", "number must be a whole number from 1")
             if number in workshops:
                 raise self.fail(f"workshop {number}", "listed twice")
-            organisers = entry.get("organisers", [])
-            if not isinstance(organisers, list) or not all(isinstance(o, str) for o in organisers):
-                raise self.fail(f"workshop {number}", "organisers must be a list of names")
-            workshops[number] = WorkshopRef(
+            workshops[number] = EditionWorkshop(
                 number=number,
                 title=self.text(entry, "title", f"workshop {number}"),
-                organisers=tuple(organisers),
+                organisers=self.names(entry, "organisers", f"workshop {number}"),
+                partners=self.names(entry, "partners", f"workshop {number}"),
+                source=self.text(entry, "source", f"workshop {number}", required=False),
             )
+        plan = replace(plan, workshops=tuple(workshops.values()))
+        self.time_source = self.text(header, "time_source", "[edition]", required=False)
         sessions = [
             self.session(entry, index, plan, zone, rooms, workshops)
             for index, entry in enumerate(self.tables(document, "sessions"), 1)
@@ -153,7 +155,7 @@ class _Reader:
         plan: PlanEdition,
         zone: ZoneInfo,
         rooms: Mapping[str, AddRoom],
-        workshops: Mapping[int, WorkshopRef],
+        workshops: Mapping[int, EditionWorkshop],
     ) -> ScheduleSession:
         session_id = self.text(entry, "id", f"session {index}")
         where = f"session '{session_id}'"
@@ -170,7 +172,13 @@ class _Reader:
             number = entry["workshop"]
             if number not in workshops:
                 raise self.fail(where, f"workshop {number!r} is not among the [[workshops]]")
-            workshop = workshops[number]
+            known = workshops[number]
+            workshop = WorkshopRef(
+                number=known.number,
+                title=known.title,
+                organisers=known.organisers,
+                partners=known.partners,
+            )
         day = self.day(entry, "date", where)
         starts_at = datetime.combine(day, self.clock(entry, "start", where), zone)
         ends_at = datetime.combine(day, self.clock(entry, "end", where), zone)
@@ -193,6 +201,16 @@ class _Reader:
         capacity = entry.get("capacity")
         if capacity is not None and (not isinstance(capacity, int) or isinstance(capacity, bool)):
             raise self.fail(where, "capacity must be a whole number")
+        tentative = entry.get("tentative", False)
+        if not isinstance(tentative, bool):
+            raise self.fail(where, "tentative must be true or false")
+        time_source = self.text(entry, "time_source", where, required=False)
+        if tentative and time_source is None:
+            time_source = self.time_source
+        if tentative and time_source is None:
+            raise self.fail(
+                where, "a tentative time needs a 'time_source' saying where it comes from"
+            )
         return ScheduleSession(
             session_id=session_id,
             edition_id=plan.edition_id,
@@ -204,6 +222,8 @@ class _Reader:
             workshop=workshop,
             capacity=capacity,
             people=tuple(people),
+            tentative=tentative,
+            time_source=time_source if tentative else None,
         )
 
     def warning(self, entry: Mapping[str, Any], index: int) -> Warning:
@@ -219,6 +239,12 @@ class _Reader:
         )
 
     # -- typed access --------------------------------------------------------------------
+
+    def names(self, parent: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+        value = parent.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(where, f"{key} must be a list of names")
+        return tuple(value)
 
     def table(self, parent: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
         value = parent.get(key)

@@ -2,7 +2,8 @@
 starts, serves and stops it. Nothing connects at import.
 
 python -m agora_agenda.main [serve]      HTTP API + projections until SIGTERM/SIGINT
-python -m agora_agenda.main demo         import the bundled 2025 programme (idempotent)
+python -m agora_agenda.main demo         import the bundled 2025 programme, unless the log
+                                         already holds that edition (then nothing changes)
 python -m agora_agenda.main import FILE  import a programme file; reports the edition's
                                          sessions the file no longer lists
 python -m agora_agenda.main import FILE --cancel-missing
@@ -34,7 +35,7 @@ from .importer import bundled_editions, load_edition
 from .projections import all_projections
 from .settings import AgendaSettings
 
-DEMO_EDITION = "unpsf-2025"
+DEMO_VERSION_LABEL = "Programme as imported from the bundled file"
 CLI = Caller(actor="cli")
 
 
@@ -58,12 +59,42 @@ async def import_file(
         return await agenda.execute(command, CLI)
 
 
+async def _demo(settings: AgendaSettings, args: argparse.Namespace) -> int:
+    """Seed every bundled edition into a log that holds nothing of it, and publish it as a
+    first version so the public programme has something to show; never rewrite what
+    organisers changed since (``agora up`` runs this on every start). A JSON summary on
+    stdout, the plain sentences on stderr."""
+    editions: list[dict[str, object]] = []
+    async with commands_on_nats(AGENDA, settings) as agenda:
+        known = (await agenda.state()).editions
+        for edition_id, path in bundled_editions().items():
+            if edition_id in known:
+                reason = f"the log already holds edition {edition_id}"
+                editions.append({"edition_id": edition_id, "events": 0, "left_as_it_is": reason})
+                print(f"demo: left as it is: {reason}", file=sys.stderr)
+                continue
+            try:
+                imported = await agenda.execute(load_edition(path), CLI)
+                published = await agenda.publish(edition_id, DEMO_VERSION_LABEL, CLI)
+            except Rejected as exc:
+                print(f"agora_agenda: {path.name} was not imported: {exc.reason}", file=sys.stderr)
+                return 1
+            events = len(imported.events) + len(published.events)
+            editions.append({"edition_id": edition_id, "events": events, "imported": path.name})
+            print(
+                f"demo: imported edition {edition_id} from {path.name} and published it "
+                f"({events} events)",
+                file=sys.stderr,
+            )
+    total = sum(int(str(edition["events"])) for edition in editions)
+    print(json.dumps({"editions": editions, "events": total}))
+    return 0
+
+
 async def _import(settings: AgendaSettings, args: argparse.Namespace) -> int:
-    path: Path = bundled_editions()[DEMO_EDITION] if args.command == "demo" else args.file
+    path: Path = args.file
     try:
-        outcome = await import_file(
-            settings, path, cancel_missing=args.command == "import" and args.cancel_missing
-        )
+        outcome = await import_file(settings, path, cancel_missing=args.cancel_missing)
     except Rejected as exc:
         print(f"agora_agenda: {path.name} was not imported: {exc.reason}", file=sys.stderr)
         return 1
@@ -106,7 +137,7 @@ AGENDA: ServiceDefinition[AgendaSettings, AgendaCommands] = ServiceDefinition(
     commands=commands,
     routers=api.routers,
     tasks={
-        "demo": Task(f"import the {DEMO_EDITION} programme (idempotent)", _import),
+        "demo": Task("import and publish the bundled programmes the log does not hold yet", _demo),
         "import": Task("import a programme file (TOML)", _import, _import_arguments),
     },
 )

@@ -61,6 +61,8 @@ editions = Table(
     Column("start_date", Date, nullable=False),
     Column("end_date", Date, nullable=False),
     Column("time_zone", String(64), nullable=False),
+    # The edition's workshops as its sources list them (EditionWorkshop, as JSON).
+    Column("workshops", JSON, nullable=False, default=list),
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
@@ -74,27 +76,47 @@ rooms = Table(
     Column("capacity_estimated", Boolean, nullable=False, default=False),
 )
 
+
+def _session_columns() -> list[Column[Any]]:
+    return [
+        Column("kind", String(32), nullable=False),
+        Column("title", Text, nullable=False),
+        Column("workshop_number", Integer, index=True),
+        Column("workshop_title", Text),
+        Column("workshop_organisers", JSON, nullable=False, default=list),
+        Column("workshop_partners", JSON, nullable=False, default=list),
+        Column("room_id", String(128), nullable=False, index=True),
+        Column("starts_at", UtcDateTime, nullable=False, index=True),
+        Column("ends_at", UtcDateTime, nullable=False),
+        Column("day", Date, nullable=False, index=True),
+        Column("capacity", Integer),
+        Column("tentative", Boolean, nullable=False, default=False),
+        Column("time_source", Text),
+        Column("cancelled", Boolean, nullable=False, default=False),
+        Column("cancel_reason", Text),
+        # The iCalendar SEQUENCE: one more for every command that changed the session.
+        Column("revision", Integer, nullable=False, default=0),
+        Column("revision_cause", String(128)),
+        Column("updated_at", UtcDateTime, nullable=False),
+    ]
+
+
+def _people_columns() -> list[Column[Any]]:
+    return [
+        Column("name", Text, nullable=False),
+        Column("title", Text),
+        Column("role", String(32), nullable=False),
+        Column("position", Integer, nullable=False),
+    ]
+
+
+# The working draft: every change as soon as it is applied (what organisers see).
 sessions = Table(
     "agenda_sessions",
     metadata,
     Column("session_id", String(128), primary_key=True),
     Column("edition_id", String(128), nullable=False, index=True),
-    Column("kind", String(32), nullable=False),
-    Column("title", Text, nullable=False),
-    Column("workshop_number", Integer, index=True),
-    Column("workshop_title", Text),
-    Column("workshop_organisers", JSON, nullable=False, default=list),
-    Column("room_id", String(128), nullable=False, index=True),
-    Column("starts_at", UtcDateTime, nullable=False, index=True),
-    Column("ends_at", UtcDateTime, nullable=False),
-    Column("day", Date, nullable=False, index=True),
-    Column("capacity", Integer),
-    Column("cancelled", Boolean, nullable=False, default=False),
-    Column("cancel_reason", Text),
-    # The iCalendar SEQUENCE: one more for every command that changed the session.
-    Column("revision", Integer, nullable=False, default=0),
-    Column("revision_cause", String(128)),
-    Column("updated_at", UtcDateTime, nullable=False),
+    *_session_columns(),
 )
 
 session_people = Table(
@@ -102,10 +124,28 @@ session_people = Table(
     metadata,
     Column("session_id", String(128), primary_key=True),
     Column("person_id", String(128), primary_key=True, index=True),
-    Column("name", Text, nullable=False),
-    Column("title", Text),
-    Column("role", String(32), nullable=False),
-    Column("position", Integer, nullable=False),
+    *_people_columns(),
+)
+
+# Every published version, as the public sees it: a copy of the draft's rows (cancelled
+# sessions included, so calendars drop them) taken when SchedulePublished is applied.
+published_sessions = Table(
+    "agenda_published_sessions",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("session_id", String(128), primary_key=True),
+    Column("edition_id", String(128), nullable=False, index=True),
+    *_session_columns(),
+)
+
+published_people = Table(
+    "agenda_published_people",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("edition_id", String(128), primary_key=True),
+    Column("session_id", String(128), primary_key=True),
+    Column("person_id", String(128), primary_key=True),
+    *_people_columns(),
 )
 
 session_changes = Table(
@@ -187,6 +227,7 @@ async def _edition_planned(db: AsyncSession, event: EditionPlanned, ctx: EventCo
             start_date=event.start_date,
             end_date=event.end_date,
             time_zone=event.time_zone,
+            workshops=[w.model_dump(mode="json") for w in event.workshops],
             updated_at=ctx.time,
         )
     )
@@ -196,7 +237,9 @@ async def _edition_planned(db: AsyncSession, event: EditionPlanned, ctx: EventCo
 async def _edition_changed(
     db: AsyncSession, event: EditionDetailsChanged, ctx: EventContext
 ) -> None:
-    changes = event.model_dump(exclude={"edition_id"}, exclude_none=True)
+    changes = event.model_dump(exclude={"edition_id", "workshops"}, exclude_none=True)
+    if event.workshops is not None:
+        changes["workshops"] = [w.model_dump(mode="json") for w in event.workshops]
     await db.execute(
         update(editions)
         .where(editions.c.edition_id == event.edition_id)
@@ -304,11 +347,14 @@ async def _scheduled(db: AsyncSession, event: SessionScheduled, ctx: EventContex
             workshop_number=workshop.number if workshop else None,
             workshop_title=workshop.title if workshop else None,
             workshop_organisers=list(workshop.organisers) if workshop else [],
+            workshop_partners=list(workshop.partners) if workshop else [],
             room_id=event.room_id,
             starts_at=event.starts_at,
             ends_at=event.ends_at,
             day=await _local_day(db, event.edition_id, event.starts_at),
             capacity=event.capacity,
+            tentative=event.tentative,
+            time_source=event.time_source,
             cancelled=False,
             revision=0,
             revision_cause=ctx.envelope.causationid,
@@ -340,6 +386,8 @@ async def _moved(db: AsyncSession, event: SessionMoved, ctx: EventContext) -> No
         starts_at=event.new_starts_at,
         ends_at=event.new_ends_at,
         day=await _local_day(db, event.edition_id, event.new_starts_at),
+        tentative=event.tentative,
+        **({} if event.tentative else {"time_source": None}),
     )
 
 
@@ -357,9 +405,15 @@ async def _details_changed(
             "workshop_number": event.workshop.number,
             "workshop_title": event.workshop.title,
             "workshop_organisers": list(event.workshop.organisers),
+            "workshop_partners": list(event.workshop.partners),
         }
     if event.workshop_cleared:
-        values |= {"workshop_number": None, "workshop_title": None, "workshop_organisers": []}
+        values |= {
+            "workshop_number": None,
+            "workshop_title": None,
+            "workshop_organisers": [],
+            "workshop_partners": [],
+        }
     if event.capacity is not None:
         values["capacity"] = event.capacity
     if event.capacity_cleared:
@@ -465,6 +519,7 @@ async def _published(db: AsyncSession, event: SchedulePublished, ctx: EventConte
                 "role": person.role,
             }
         )
+    await _copy_published(db, event)
     if live:
         await db.execute(
             insert(version_sessions),
@@ -483,6 +538,33 @@ async def _published(db: AsyncSession, event: SchedulePublished, ctx: EventConte
                     "people": panels.get(row.session_id, []),
                 }
                 for row in live
+            ],
+        )
+
+
+async def _copy_published(db: AsyncSession, event: SchedulePublished) -> None:
+    """Copy the draft's rows of the edition as its version ``event.version``."""
+    rows = (
+        await db.execute(select(sessions).where(sessions.c.edition_id == event.edition_id))
+    ).all()
+    if not rows:
+        return
+    await db.execute(
+        insert(published_sessions), [{**row._mapping, "version": event.version} for row in rows]
+    )
+    people = (
+        await db.execute(
+            select(session_people).where(
+                session_people.c.session_id.in_([row.session_id for row in rows])
+            )
+        )
+    ).all()
+    if people:
+        await db.execute(
+            insert(published_people),
+            [
+                {**person._mapping, "version": event.version, "edition_id": event.edition_id}
+                for person in people
             ],
         )
 

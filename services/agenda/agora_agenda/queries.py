@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import Row, func, select
+from sqlalchemy import FromClause, Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_events.decider import InvalidCommand, NotFound
@@ -21,6 +22,8 @@ from agora_events.decider import InvalidCommand, NotFound
 from .domain import SessionSnapshot, diff
 from .projections import (
     editions,
+    published_people,
+    published_sessions,
     rooms,
     session_changes,
     session_people,
@@ -29,6 +32,51 @@ from .projections import (
     versions,
     warnings,
 )
+
+# -- which programme: the working draft or a published version ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where sessions are read from: the working draft (``version`` None), which organisers
+    see, or one published version, which is what the public sees."""
+
+    sessions: FromClause
+    people: FromClause
+    version: int | None = None
+
+
+DRAFT = Source(sessions, session_people)
+
+
+async def published(db: AsyncSession, edition_id: str, number: int | None = None) -> Source:
+    """Version ``number`` of the edition as published, the latest when ``number`` is None."""
+    await _edition_row(db, edition_id)
+    latest = (await _latest_versions(db)).get(edition_id)
+    if latest is None:
+        raise NotFound(
+            f"no version of '{edition_id}' is published yet; organisers see the working "
+            f"draft with ?draft=true and publish it with POST /editions/{edition_id}/versions"
+        )
+    if number is None:
+        number = latest
+    elif not 1 <= number <= latest:
+        raise NotFound(f"'{edition_id}' has no published version {number} (latest: {latest})")
+    return Source(
+        select(published_sessions)
+        .where(
+            (published_sessions.c.edition_id == edition_id)
+            & (published_sessions.c.version == number)
+        )
+        .subquery("sessions"),
+        select(published_people)
+        .where(
+            (published_people.c.edition_id == edition_id) & (published_people.c.version == number)
+        )
+        .subquery("people"),
+        number,
+    )
+
 
 # -- answers -------------------------------------------------------------------------------
 
@@ -57,12 +105,21 @@ class WorkshopView(BaseModel):
     number: int
     title: str
     organisers: list[str]
+    partners: list[str] = []
+
+
+class WorkshopStatus(WorkshopView):
+    """A workshop of the edition; ``unscheduled`` while it has no session (its sources give
+    none), ``tentative`` while every session's time is a placeholder."""
+
+    status: Literal["scheduled", "tentative", "unscheduled"]
+    source: str | None = None
 
 
 class EditionView(EditionSummary):
     days: list[date]
     rooms: list[RoomView]
-    workshops: list[WorkshopView]
+    workshops: list[WorkshopStatus]
     data_quality_warnings: int
 
 
@@ -91,7 +148,8 @@ class SessionView(BaseModel):
     ends_at: datetime
     capacity: int
     capacity_source: Literal["session", "room"]
-    status: Literal["scheduled", "cancelled"]
+    status: Literal["scheduled", "tentative", "cancelled"]
+    time_source: str | None = None
     cancel_reason: str | None
     revision: int
     updated_at: datetime
@@ -105,10 +163,12 @@ class DayView(BaseModel):
 
 class ProgrammeView(BaseModel):
     edition: EditionSummary
+    version: int | None = None
+    """The published version shown; None: the organisers' working draft."""
     days: list[DayView]
 
 
-class WorkshopProgramme(WorkshopView):
+class WorkshopProgramme(WorkshopStatus):
     sessions: list[SessionView]
 
 
@@ -270,41 +330,48 @@ async def programme(
     workshop: int | None = None,
     person_id: str | None = None,
     include_cancelled: bool = True,
+    source: Source = DRAFT,
 ) -> ProgrammeView:
     row = await _edition_row(db, edition_id)
-    condition: Any = sessions.c.edition_id == edition_id
+    s = source.sessions.c
+    condition: Any = s.edition_id == edition_id
     if day is not None:
         if not row.start_date <= day <= row.end_date:
             raise InvalidCommand(
                 f"{day} is not a day of '{edition_id}' ({row.start_date} to {row.end_date})"
             )
-        condition &= sessions.c.day == day
+        condition &= s.day == day
     if room_id is not None:
         await _room_of(db, edition_id, room_id)
-        condition &= sessions.c.room_id == room_id
+        condition &= s.room_id == room_id
     if workshop is not None:
-        condition &= sessions.c.workshop_number == workshop
+        condition &= s.workshop_number == workshop
     if person_id is not None:
-        condition &= sessions.c.session_id.in_(
-            select(session_people.c.session_id).where(session_people.c.person_id == person_id)
+        condition &= s.session_id.in_(
+            select(source.people.c.session_id).where(source.people.c.person_id == person_id)
         )
     if not include_cancelled:
-        condition &= sessions.c.cancelled.is_(False)
-    found = await _sessions(db, condition)
+        condition &= s.cancelled.is_(False)
+    found = await _sessions(db, condition, source)
     grouped: dict[date, list[SessionView]] = defaultdict(list)
     for view in found:
         grouped[view.day].append(view)
     latest = await _latest_versions(db)
     return ProgrammeView(
         edition=_edition_summary(row, latest.get(edition_id)),
+        version=source.version,
         days=[DayView(day=d, sessions=grouped[d]) for d in sorted(grouped)],
     )
 
 
-async def workshops(db: AsyncSession, edition_id: str) -> list[WorkshopProgramme]:
+async def workshops(
+    db: AsyncSession, edition_id: str, *, source: Source = DRAFT
+) -> list[WorkshopProgramme]:
+    """Every workshop of the edition, those without sessions (unscheduled) included."""
     await _edition_row(db, edition_id)
+    s = source.sessions.c
     found = await _sessions(
-        db, (sessions.c.edition_id == edition_id) & sessions.c.workshop_number.is_not(None)
+        db, (s.edition_id == edition_id) & s.workshop_number.is_not(None), source
     )
     by_number: dict[int, list[SessionView]] = defaultdict(list)
     for view in found:
@@ -312,7 +379,7 @@ async def workshops(db: AsyncSession, edition_id: str) -> list[WorkshopProgramme
         by_number[view.workshop.number].append(view)
     return [
         WorkshopProgramme(**w.model_dump(), sessions=by_number[w.number])
-        for w in await _workshops(db, edition_id)
+        for w in await _workshops(db, edition_id, source)
     ]
 
 
@@ -385,19 +452,33 @@ async def session(db: AsyncSession, session_id: str) -> SessionDetail:
 
 
 async def calendar_sessions(
-    db: AsyncSession, *, edition_id: str | None = None, session_id: str | None = None
-) -> tuple[EditionSummary, list[SessionView]]:
-    """Sessions for an iCalendar export, cancelled ones included (so calendars drop them)."""
+    db: AsyncSession,
+    *,
+    edition_id: str | None = None,
+    session_id: str | None = None,
+    version: int | None = None,
+    draft: bool = False,
+) -> tuple[EditionSummary, list[SessionView], Source]:
+    """Sessions for an iCalendar export, cancelled ones included (so calendars drop them):
+    the latest published version, version ``version``, or with ``draft`` the working draft."""
     if session_id is not None:
-        found = await _sessions(db, sessions.c.session_id == session_id)
+        found = await _sessions(db, sessions.c.session_id == session_id, DRAFT)
         if not found:
             raise NotFound(f"no session '{session_id}'")
         edition_id = found[0].edition_id
     assert edition_id is not None
     row = await _edition_row(db, edition_id)
-    if session_id is None:
-        found = await _sessions(db, sessions.c.edition_id == edition_id)
-    return _edition_summary(row, None), found
+    source = DRAFT if draft else await published(db, edition_id, version)
+    s = source.sessions.c
+    condition = s.edition_id == edition_id
+    if session_id is not None:
+        condition = s.session_id == session_id
+    found = await _sessions(db, condition, source)
+    if session_id is not None and not found:
+        raise NotFound(
+            f"session '{session_id}' is not in published version {source.version} of '{edition_id}'"
+        )
+    return _edition_summary(row, None), found, source
 
 
 # -- published versions --------------------------------------------------------------------
@@ -534,37 +615,72 @@ async def _latest_versions(db: AsyncSession) -> dict[str, int]:
     return dict(rows.all())
 
 
-async def _workshops(db: AsyncSession, edition_id: str) -> list[WorkshopView]:
+async def _workshops(
+    db: AsyncSession, edition_id: str, source: Source = DRAFT
+) -> list[WorkshopStatus]:
+    s = source.sessions.c
+    listed = (
+        await db.execute(select(editions.c.workshops).where(editions.c.edition_id == edition_id))
+    ).scalar_one()
     rows = (
         await db.execute(
             select(
-                sessions.c.workshop_number,
-                sessions.c.workshop_title,
-                sessions.c.workshop_organisers,
+                s.workshop_number,
+                s.workshop_title,
+                s.workshop_organisers,
+                s.workshop_partners,
+                s.tentative,
             )
-            .where((sessions.c.edition_id == edition_id) & sessions.c.workshop_number.is_not(None))
-            .order_by(sessions.c.workshop_number, sessions.c.starts_at)
+            .where(
+                (s.edition_id == edition_id)
+                & s.workshop_number.is_not(None)
+                & s.cancelled.is_(False)
+            )
+            .order_by(s.workshop_number, s.starts_at)
         )
     ).all()
-    found: dict[int, WorkshopView] = {}
-    for number, title, organisers in rows:
-        found.setdefault(number, WorkshopView(number=number, title=title, organisers=organisers))
-    return list(found.values())
+    timing: dict[int, set[bool]] = defaultdict(set)
+    found: dict[int, WorkshopStatus] = {}
+    for entry in listed or []:
+        found[entry["number"]] = WorkshopStatus(
+            number=entry["number"],
+            title=entry["title"],
+            organisers=entry.get("organisers", []),
+            partners=entry.get("partners", []),
+            source=entry.get("source"),
+            status="unscheduled",
+        )
+    for number, title, organisers, partners, tentative in rows:
+        timing[number].add(bool(tentative))
+        found.setdefault(
+            number,
+            WorkshopStatus(
+                number=number,
+                title=title,
+                organisers=organisers,
+                partners=partners,
+                status="unscheduled",
+            ),
+        )
+    for number, kinds in timing.items():
+        found[number].status = "tentative" if kinds == {True} else "scheduled"
+    return [found[number] for number in sorted(found)]
 
 
-async def _sessions(db: AsyncSession, condition: Any) -> list[SessionView]:
+async def _sessions(db: AsyncSession, condition: Any, source: Source = DRAFT) -> list[SessionView]:
+    table, people = source.sessions, source.people
     rows = (
         await db.execute(
             select(
-                sessions,
+                table,
                 rooms.c.name.label("room_name"),
                 rooms.c.capacity.label("room_capacity"),
                 editions.c.time_zone,
             )
-            .join(rooms, rooms.c.room_id == sessions.c.room_id)
-            .join(editions, editions.c.edition_id == sessions.c.edition_id)
+            .join(rooms, rooms.c.room_id == table.c.room_id)
+            .join(editions, editions.c.edition_id == table.c.edition_id)
             .where(condition)
-            .order_by(sessions.c.starts_at, rooms.c.name, sessions.c.session_id)
+            .order_by(table.c.starts_at, rooms.c.name, table.c.session_id)
         )
     ).all()
     if not rows:
@@ -572,9 +688,9 @@ async def _sessions(db: AsyncSession, condition: Any) -> list[SessionView]:
     panels: dict[str, list[PersonView]] = defaultdict(list)
     people_rows = (
         await db.execute(
-            select(session_people)
-            .where(session_people.c.session_id.in_([row.session_id for row in rows]))
-            .order_by(session_people.c.session_id, session_people.c.position)
+            select(people)
+            .where(people.c.session_id.in_([row.session_id for row in rows]))
+            .order_by(people.c.session_id, people.c.position)
         )
     ).all()
     for p in people_rows:
@@ -590,7 +706,10 @@ def _session_view(row: Row[Any], panel: Sequence[PersonView]) -> SessionView:
     label = row.title
     if row.workshop_number is not None:
         workshop = WorkshopView(
-            number=row.workshop_number, title=row.workshop_title, organisers=row.workshop_organisers
+            number=row.workshop_number,
+            title=row.workshop_title,
+            organisers=row.workshop_organisers,
+            partners=row.workshop_partners,
         )
         label = f"Workshop {row.workshop_number}: {row.title}"
     return SessionView(
@@ -606,7 +725,8 @@ def _session_view(row: Row[Any], panel: Sequence[PersonView]) -> SessionView:
         ends_at=row.ends_at.astimezone(zone),
         capacity=row.capacity if row.capacity is not None else row.room_capacity,
         capacity_source="session" if row.capacity is not None else "room",
-        status="cancelled" if row.cancelled else "scheduled",
+        status="cancelled" if row.cancelled else "tentative" if row.tentative else "scheduled",
+        time_source=row.time_source if row.tentative else None,
         cancel_reason=row.cancel_reason,
         revision=row.revision,
         updated_at=row.updated_at,

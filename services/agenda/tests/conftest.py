@@ -4,7 +4,7 @@ events to without a runner (the handlers' own behaviour; the runner has its own 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from itertools import count
 from zoneinfo import ZoneInfo
@@ -156,3 +156,84 @@ async def read_model() -> AsyncIterator[ReadModel]:
         yield ReadModel(async_sessionmaker(engine, expire_on_commit=False))
     finally:
         await engine.dispose()
+
+
+# -- an organiser schedules the 2025 workshops -------------------------------------------------
+
+SLOTS_2025: tuple[tuple[int, str, str], ...] = (
+    (23, "14:30", "16:00"),
+    (23, "16:30", "18:00"),
+    (24, "11:30", "13:00"),
+    (25, "09:30", "11:00"),
+)
+
+
+def scheduled_2025_workshops(
+    state: Agenda, numbers: Iterable[int] = range(1, 9), slots: Iterable[int] = range(1, 5)
+) -> list[ScheduleSession]:
+    """The sessions an organiser schedules for the 2025 workshops, which the report leaves
+    unscheduled: session ``k`` of workshop ``n`` is ``2025-ws<n>-s<k>`` in Workshop Room n.
+    A test's layout, not a fact of the forum."""
+    edition = state.editions["unpsf-2025"]
+    listed = {w.number: w for w in edition.workshops}
+    wanted = list(slots)
+    commands = []
+    for number in numbers:
+        workshop = listed[number]
+        ref = WorkshopRef(
+            number=number,
+            title=workshop.title,
+            organisers=workshop.organisers,
+            partners=workshop.partners,
+        )
+        for slot in wanted:
+            day, start, end = SLOTS_2025[slot - 1]
+            commands.append(
+                ScheduleSession(
+                    session_id=f"2025-ws{number}-s{slot}",
+                    edition_id="unpsf-2025",
+                    kind="workshop_session",
+                    title=f"{workshop.title} (session {slot})",
+                    room_id=f"unpsf-2025-workshop-room-{number}",
+                    starts_at=at(day, start),
+                    ends_at=at(day, end),
+                    workshop=ref,
+                )
+            )
+    return commands
+
+
+def schedule_body(command: ScheduleSession) -> dict[str, object]:
+    """``command`` as the body of ``POST /editions/{id}/sessions``."""
+    assert command.workshop is not None
+    return {
+        "session_id": command.session_id,
+        "kind": command.kind,
+        "title": command.title,
+        "room_id": command.room_id,
+        "starts_at": command.starts_at.isoformat(),
+        "ends_at": command.ends_at.isoformat(),
+        "workshop": {
+            "number": command.workshop.number,
+            "title": command.workshop.title,
+            "organisers": list(command.workshop.organisers),
+        },
+    }
+
+
+@pytest.fixture
+def workshop_bodies() -> list[dict[str, object]]:
+    """Bodies of ``POST /editions/unpsf-2025/sessions``: an organiser schedules sessions 1
+    and 3 of workshops 1 and 5, which the report leaves unscheduled."""
+    from agora_agenda.importer import bundled_editions, load_edition
+
+    state = agenda_decider.fold(
+        agenda_decider.decide(Agenda(), load_edition(bundled_editions()["unpsf-2025"]))
+    )
+    return [schedule_body(c) for c in scheduled_2025_workshops(state, (1, 5), (1, 3))]
+
+
+@pytest.fixture
+def organiser_schedules() -> Callable[..., list[ScheduleSession]]:
+    """``scheduled_2025_workshops``, for tests that schedule the 2025 workshops."""
+    return scheduled_2025_workshops

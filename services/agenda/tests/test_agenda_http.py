@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -55,12 +55,27 @@ async def import_2025(client: httpx.AsyncClient) -> int:
     return sequence
 
 
-async def test_moving_a_workshop_session_publishes_its_old_and_new_place(agenda, nats_client):
+async def schedule_2025_workshops(
+    client: httpx.AsyncClient, bodies: list[dict[str, object]]
+) -> int:
+    """The organiser schedules the workshop sessions the report leaves unscheduled."""
+    sequence = 0
+    for body in bodies:
+        response = await client.post("/editions/unpsf-2025/sessions", json=body, headers=ORGANISER)
+        assert response.status_code == 201, response.text
+        sequence = response.json()["sequence"]
+    return sequence
+
+
+async def test_moving_a_workshop_session_publishes_its_old_and_new_place(
+    agenda, nats_client, workshop_bodies
+):
     moves = await nats_client.subscribe("agenda.session.*.moved")
     # A round trip on this connection: its answer comes after the server took the subscription
     # (nats-py's flush on a young connection sometimes returns before that).
     await nats_client.jetstream().account_info()
     await import_2025(agenda)
+    await schedule_2025_workshops(agenda, workshop_bodies)
 
     response = await agenda.post(
         "/sessions/2025-ws5-s3/move",
@@ -94,14 +109,18 @@ async def test_moving_a_workshop_session_publishes_its_old_and_new_place(agenda,
     assert session["room"]["name"] == "Workshop Room 8"
     assert session["starts_at"] == "2025-06-24T15:00:00+05:00"
     assert session["history"][-1]["change"] == "moved"
-    calendar = await agenda.get("/sessions/2025-ws5-s3/calendar.ics", params=after)
+    draft = after | {"draft": "true"}
+    calendar = await agenda.get(
+        "/sessions/2025-ws5-s3/calendar.ics", params=draft, headers=ORGANISER
+    )
     assert calendar.headers["content-type"].startswith("text/calendar")
     [event] = Calendar.from_ical(calendar.content).walk("VEVENT")
     assert (str(event["UID"]), event.decoded("SEQUENCE")) == ("2025-ws5-s3@agenda.agora", 1)
 
 
-async def test_refuses_a_move_into_a_taken_room_naming_the_session_there(agenda):
+async def test_refuses_a_move_into_a_taken_room_naming_the_session_there(agenda, workshop_bodies):
     await import_2025(agenda)
+    await schedule_2025_workshops(agenda, workshop_bodies)
     response = await agenda.post(
         "/sessions/2025-ws5-s3/move",
         json={"room_id": "unpsf-2025-workshop-room-1"},
@@ -116,8 +135,9 @@ async def test_refuses_a_move_into_a_taken_room_naming_the_session_there(agenda)
     }
 
 
-async def test_answers_bad_requests_with_a_clear_4xx(agenda):
-    sequence = await import_2025(agenda)
+async def test_answers_bad_requests_with_a_clear_4xx(agenda, workshop_bodies):
+    await import_2025(agenda)
+    sequence = await schedule_2025_workshops(agenda, workshop_bodies)
     move = {"room_id": "unpsf-2025-workshop-room-8"}
     cases = [
         ("post", "/sessions/2025-ws5-s3/move", move, {}, 401),
@@ -142,10 +162,12 @@ async def test_answers_bad_requests_with_a_clear_4xx(agenda):
         ("post", "/sessions/2025-ws5-s3/move", {"room_id": "a.b"}, ORGANISER, 422),
         ("post", "/editions/unpsf-2025/sessions", {"session_id": "x"}, ORGANISER, 422),
         ("post", "/editions/import?bundled=unpsf-1999", None, ORGANISER, 422),
-        ("put", "/rooms/unpsf-2025-foyer/capacity", {"capacity": 0}, ORGANISER, 422),
+        ("put", "/rooms/unpsf-2025-plenary-hall/capacity", {"capacity": 0}, ORGANISER, 422),
         ("delete", "/sessions/2025-ws5-s3/people/nobody", None, ORGANISER, 404),
         ("get", "/editions/unpsf-1999/programme", None, {}, 404),
-        ("get", "/editions/unpsf-2025/programme?day=2025-07-01", None, {}, 422),
+        ("get", "/editions/unpsf-2025/programme?draft=true&day=2025-07-01", None, ORGANISER, 422),
+        ("get", "/editions/unpsf-2025/programme?draft=true", None, {}, 401),
+        ("get", "/editions/unpsf-2025/programme", None, {}, 404),  # nothing published yet
         ("get", "/editions/unpsf-2025/diff?from=1&to=2", None, {}, 404),
         ("get", "/sessions/nope/calendar.ics", None, {}, 404),
         ("get", "/sessions/2025-ws5-s3?after=-1", None, {}, 422),
@@ -169,8 +191,9 @@ async def test_answers_bad_requests_with_a_clear_4xx(agenda):
     assert "not valid TOML" in invalid_toml.json()["reason"]
 
 
-async def test_refuses_to_move_a_cancelled_session(agenda):
+async def test_refuses_to_move_a_cancelled_session(agenda, workshop_bodies):
     await import_2025(agenda)
+    await schedule_2025_workshops(agenda, workshop_bodies)
     cancelled = await agenda.post(
         "/sessions/2025-ws5-s3/cancel", json={"reason": "merged"}, headers=ORGANISER
     )
@@ -184,8 +207,11 @@ async def test_refuses_to_move_a_cancelled_session(agenda):
     assert "is cancelled and cannot be moved" in response.json()["reason"]
 
 
-async def test_a_retried_command_with_its_idempotency_key_applies_once(agenda, nats_client):
+async def test_a_retried_command_with_its_idempotency_key_applies_once(
+    agenda, nats_client, workshop_bodies
+):
     await import_2025(agenda)
+    await schedule_2025_workshops(agenda, workshop_bodies)
     headers = ORGANISER | {"Idempotency-Key": "assign-robyn-ws5-s1"}
     body = {"name": "Robyn Bennett", "role": "moderator", "title": "Advisor"}
     path = "/sessions/2025-ws5-s1/people/robyn-bennett"
@@ -202,29 +228,31 @@ async def test_importing_twice_over_http_changes_nothing(agenda, nats_client):
     first = await import_2025(agenda)
     response = await agenda.post("/editions/import?bundled=unpsf-2025", headers=ORGANISER)
     assert (response.json()["events"], response.json()["sequence"]) == ([], first)
-    programme = (await agenda.get("/editions/unpsf-2025/programme", params={"after": first})).json()
-    assert programme["edition"]["host_city"] == "Samarkand"
-    assert sum(len(day["sessions"]) for day in programme["days"]) == 50
+    params = {"after": first, "draft": "true"}
+    programme = await agenda.get("/editions/unpsf-2025/programme", params=params, headers=ORGANISER)
+    assert programme.json()["edition"]["host_city"] == "Samarkand"
+    assert sum(len(day["sessions"]) for day in programme.json()["days"]) == 11
 
 
 async def test_an_http_import_answers_the_sessions_the_programme_no_longer_lists(agenda):
     await import_2025(agenda)
     text = bundled_editions()["unpsf-2025"].read_text(encoding="utf-8")
-    start = text.index('[[sessions]]\nid = "2025-ws5-s3"\n')
+    start = text.index('[[sessions]]\nid = "2025-d2-cadgov-launch"\n')
     end = text.index("\n[[sessions]]\n", start) + 1
     trimmed = (text[:start] + text[end:]).encode()
     toml = ORGANISER | {"Content-Type": "application/toml"}
 
     reported = (await agenda.post("/editions/import", content=trimmed, headers=toml)).json()
-    assert [s["session_id"] for s in reported["missing"]] == ["2025-ws5-s3"]
+    assert [s["session_id"] for s in reported["missing"]] == ["2025-d2-cadgov-launch"]
     assert (reported["events"], reported["cancelled"]) == ([], [])
 
     cancel = await agenda.post(
         "/editions/import?cancel_missing=true", content=trimmed, headers=toml
     )
     assert cancel.status_code == 201, cancel.text
-    assert [s["session_id"] for s in cancel.json()["cancelled"]] == ["2025-ws5-s3"]
-    session = await agenda.get("/sessions/2025-ws5-s3", params={"after": cancel.json()["sequence"]})
+    assert [s["session_id"] for s in cancel.json()["cancelled"]] == ["2025-d2-cadgov-launch"]
+    after = {"after": cancel.json()["sequence"]}
+    session = await agenda.get("/sessions/2025-d2-cadgov-launch", params=after)
     assert session.json()["status"] == "cancelled"
 
     again = await agenda.post("/editions/import?cancel_missing=true", content=trimmed, headers=toml)
@@ -264,6 +292,10 @@ async def test_serves_data_quality_warnings_calendar_and_openapi(agenda):
     warnings = (await agenda.get("/editions/unpsf-2024/data-quality", params=after)).json()
     [ws2] = [w for w in warnings["warnings"] if w["session_id"] == "2024-ws2-s1"]
     assert ws2["values"] == ["14:30-16:00", "14:30-15:45"]
+    published = await agenda.post(
+        "/editions/unpsf-2024/versions", json={"label": "Programme"}, headers=ORGANISER
+    )
+    after = {"after": published.json()["sequence"]}
     calendar = await agenda.get("/editions/unpsf-2024/calendar.ics", params=after)
     events = Calendar.from_ical(calendar.content).walk("VEVENT")
     assert len(events) == 47
@@ -276,3 +308,90 @@ async def test_serves_data_quality_warnings_calendar_and_openapi(agenda):
         "programme",
         "data_quality",
     }
+
+
+async def test_an_unpublished_change_is_invisible_in_the_public_programme_and_calendar(agenda):
+    await import_2025(agenda)
+    v1 = await agenda.post("/editions/unpsf-2025/versions", json={"label": "v1"}, headers=ORGANISER)
+    assert v1.status_code == 201, v1.text
+    move = await agenda.post(
+        "/sessions/2025-d3-closing/move",
+        json={"starts_at": "2025-06-25T12:30:00+05:00"},
+        headers=ORGANISER,
+    )
+    after = {"after": move.json()["sequence"]}
+
+    async def closing(path: str, params: Mapping[str, object], headers: dict[str, str]) -> str:
+        response = await agenda.get(path, params={**after, **params}, headers=headers)
+        assert response.status_code == 200, response.text
+        if path.endswith(".ics"):
+            [event] = [
+                e
+                for e in Calendar.from_ical(response.content).walk("VEVENT")
+                if str(e["UID"]) == "2025-d3-closing@agenda.agora"
+            ]
+            return f"{event.decoded('DTSTART'):%H:%M} {event['STATUS']}"
+        [found] = [
+            s
+            for day in response.json()["days"]
+            for s in day["sessions"]
+            if s["session_id"] == "2025-d3-closing"
+        ]
+        return f"{found['starts_at'][11:16]} {found['status']}"
+
+    programme, calendar = "/editions/unpsf-2025/programme", "/editions/unpsf-2025/calendar.ics"
+    assert await closing(programme, {}, {}) == "12:15 tentative"
+    assert await closing(calendar, {}, {}) == "12:15 TENTATIVE"
+    draft = {"draft": "true"}
+    assert await closing(programme, draft, ORGANISER) == "12:30 scheduled"
+    assert await closing(calendar, draft, ORGANISER) == "12:30 CONFIRMED"
+    assert (await agenda.get(programme, params=draft)).status_code == 401
+
+    v2 = await agenda.post("/editions/unpsf-2025/versions", json={"label": "v2"}, headers=ORGANISER)
+    after = {"after": v2.json()["sequence"]}
+    assert await closing(programme, {}, {}) == "12:30 scheduled"
+    assert await closing(calendar, {}, {}) == "12:30 CONFIRMED"
+    assert await closing(calendar, {"version": 1}, {}) == "12:15 TENTATIVE"
+    assert await closing(programme, {"version": 1}, {}) == "12:15 tentative"
+
+
+async def test_a_calendar_refuses_an_unknown_query_parameter(agenda):
+    sequence = await import_2025(agenda)
+    await agenda.post("/editions/unpsf-2025/versions", json={"label": "v1"}, headers=ORGANISER)
+    cases = [
+        ("/editions/unpsf-2025/calendar.ics?verison=1", 422),
+        ("/editions/unpsf-2025/calendar.ics?version=1&colour=red", 422),
+        ("/sessions/2025-d1-opening/calendar.ics?versions=1", 422),
+        ("/editions/unpsf-2025/programme?dya=2025-06-23", 422),
+        ("/editions/unpsf-2025/calendar.ics?version=2", 404),
+        ("/editions/unpsf-2025/calendar.ics?version=1", 200),
+        ("/sessions/2025-d1-opening/calendar.ics?version=1", 200),
+    ]
+    for path, status in cases:
+        response = await agenda.get(f"{path}&after={sequence + 1}")
+        assert response.status_code == status, (path, response.text)
+    refused = await agenda.get("/editions/unpsf-2025/calendar.ics?verison=1")
+    assert "'verison'" in refused.json()["reason"]
+
+
+async def test_the_undated_2025_workshops_are_served_unscheduled_and_not_in_the_calendar(agenda):
+    sequence = await import_2025(agenda)
+    published = await agenda.post(
+        "/editions/unpsf-2025/versions", json={"label": "v1"}, headers=ORGANISER
+    )
+    after = {"after": published.json()["sequence"]}
+    assert published.json()["sequence"] > sequence
+    workshops = (await agenda.get("/editions/unpsf-2025/workshops", params=after)).json()
+    assert [(w["number"], w["status"], w["sessions"]) for w in workshops][4] == (
+        5,
+        "unscheduled",
+        [],
+    )
+    assert workshops[4]["partners"] == [
+        "School of International Futures",
+        "Creative Bureaucracy Festival",
+    ]
+    calendar = await agenda.get("/editions/unpsf-2025/calendar.ics", params=after)
+    events = Calendar.from_ical(calendar.content).walk("VEVENT")
+    assert {str(e["STATUS"]) for e in events} == {"TENTATIVE"}
+    assert not [e for e in events if str(e["UID"]).startswith("2025-ws")]

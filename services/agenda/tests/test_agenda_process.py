@@ -42,15 +42,22 @@ async def run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 
 
 @pytest.mark.slow
-async def test_demo_imports_the_2025_programme_once(nats_client, nats_url, tmp_path):
+async def test_demo_imports_and_publishes_each_bundled_programme_once(
+    nats_client, nats_url, tmp_path
+):
     env = environment(nats_url, tmp_path)
     code, out, _ = await run("demo", env=env)
     assert code == 0
     first = json.loads(out)
-    assert (first["edition_id"], first["events"]) == ("unpsf-2025", 102)
-    code, out, _ = await run("demo", env=env)
+    assert [e["edition_id"] for e in first["editions"]] == list(bundled_editions())
+    assert all(e["events"] > 1 for e in first["editions"])
+    published = await nats_client.jetstream().stream_info("AGENDA", subjects_filter=">")
+    versions = [s for s in (published.state.subjects or {}) if s.endswith(".schedule_published")]
+    assert len(versions) == len(bundled_editions())
+    code, out, err = await run("demo", env=env)
     assert code == 0
     assert json.loads(out)["events"] == 0
+    assert err.count("left as it is") == len(bundled_editions())
 
 
 @pytest.mark.slow

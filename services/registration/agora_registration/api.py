@@ -25,6 +25,7 @@ from agora_events.catalogue import validate_aggregate_id
 from agora_events.contracts.registration import Category
 from agora_events.http import CallerOf, CommandAccepted, accepted, organiser_guard
 from agora_events.service import Reader, commands_of
+from agora_events.text import Line, Prose
 
 from . import queries, states
 from .application import EnrolmentOutcome, Registration
@@ -82,45 +83,45 @@ _DELEGATION = (
 
 
 class RegisterRequest(_Request):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320)
+    name: Line = Field(min_length=1, max_length=200)
+    email: Line = Field(min_length=3, max_length=320)
     category: Category
-    delegation: str | None = Field(default=None, max_length=100, description=_DELEGATION)
-    organisation: str = Field(default="", max_length=300)
-    title: str | None = Field(default=None, max_length=300)
+    delegation: Line | None = Field(default=None, max_length=100, description=_DELEGATION)
+    organisation: Line = Field(default="", max_length=300)
+    title: Line | None = Field(default=None, max_length=300)
 
 
 class AmendRequest(_Request):
     """Only the fields sent change. Contact details keep the approval; a new category or
     delegation sends the accreditation back to review. ``null`` clears title or delegation."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    email: str | None = Field(default=None, min_length=3, max_length=320)
-    organisation: str | None = Field(default=None, max_length=300)
-    title: str | None = Field(default=None, max_length=300)
+    name: Line | None = Field(default=None, min_length=1, max_length=200)
+    email: Line | None = Field(default=None, min_length=3, max_length=320)
+    organisation: Line | None = Field(default=None, max_length=300)
+    title: Line | None = Field(default=None, max_length=300)
     category: Category | None = None
-    delegation: str | None = Field(default=None, max_length=100, description=_DELEGATION)
+    delegation: Line | None = Field(default=None, max_length=100, description=_DELEGATION)
 
 
 class RejectRequest(_Request):
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Prose = Field(min_length=1, max_length=1000)
 
 
 class WithdrawRequest(_Request):
-    reason: str | None = Field(default=None, max_length=1000)
+    reason: Prose | None = Field(default=None, max_length=1000)
 
 
 class PassageRequest(_Request):
-    gate: str = Field(min_length=1, max_length=100)
+    gate: Line = Field(min_length=1, max_length=100)
     at: AwareDatetime | None = Field(default=None, description="When; now if left out")
 
 
 class BadgePassageRequest(PassageRequest):
-    badge: str = Field(min_length=1, max_length=32, description="e.g. 7K2M-9QXD-C")
+    badge: Line = Field(min_length=1, max_length=32, description="e.g. 7K2M-9QXD-C")
 
 
 class EnrolRequest(_Request):
-    session_id: str = Field(min_length=1, max_length=128)
+    session_id: Line = Field(min_length=1, max_length=128)
 
 
 class RegistrationAccepted(CommandAccepted):

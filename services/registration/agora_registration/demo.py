@@ -1,7 +1,9 @@
 """Demo data: the ministerial roundtable of the 2025 forum (Samarkand), registered and approved.
 
 Idempotent: each person's idempotency key is derived from the data file and their name, so
-the participant id is too; loading twice registers nobody twice.
+the participant id is too; loading twice registers nobody twice. ``agora up`` seeds only a log
+that holds none of them (``held_demo_participants``), so a restart never touches what
+organisers did with them since.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from agora_events.usecases import Caller
 
-from .application import Registration
+from .application import Registration, _new_participant_id
 
 DEMO_FILE = "data/demo/unpsf-2025-roundtable.toml"
 ACTOR = "demo-loader"
@@ -41,11 +43,25 @@ def email_for(name: str) -> str:
     return f"{local or 'participant'}@example.org"
 
 
+def demo_key(person: dict[str, Any]) -> str:
+    return f"demo:unpsf-2025-roundtable:{email_for(person['name'])}"
+
+
+async def held_demo_participants(registration: Registration) -> int:
+    """How many of the demo's participants the log already holds (under the id their key
+    gives them, as ``Registration.register`` derives it)."""
+    held = 0
+    for person in demo_participants():
+        participant_id = _new_participant_id(f"register:{demo_key(person)}", 0)
+        held += (await registration.participant(participant_id)).status != "unregistered"
+    return held
+
+
 async def load_demo(registration: Registration) -> DemoReport:
     registered = approved = 0
     people = demo_participants()
     for person in people:
-        key = f"demo:unpsf-2025-roundtable:{email_for(person['name'])}"
+        key = demo_key(person)
         outcome = await registration.register(
             name=person["name"],
             email=email_for(person["name"]),

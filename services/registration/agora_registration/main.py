@@ -2,7 +2,8 @@
 connects, starts, serves and stops it. Nothing connects at import time.
 
 python -m agora_registration.main [serve]   HTTP API, projections and reactor
-python -m agora_registration.main demo      load the demo participants, then exit
+python -m agora_registration.main demo      load the demo participants into a log that holds
+                                            none of them yet, then exit
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from agora_events.store import EventStore
 
 from . import api
 from .application import Registration
-from .demo import load_demo
+from .demo import demo_participants, held_demo_participants, load_demo
 from .projections import all_projections
 from .reactor import Reactor
 from .settings import RegistrationSettings
@@ -41,7 +42,16 @@ def reactors(parts: ReactorParts[RegistrationSettings, Registration]) -> Sequenc
 
 
 async def demo(settings: RegistrationSettings, args: argparse.Namespace) -> int:
+    """Seed the demo participants into a log that holds none of them; never touch what
+    organisers did with them since (``agora up`` runs this on every start)."""
     async with commands_on_nats(REGISTRATION, settings) as registration:
+        held = await held_demo_participants(registration)
+        if held:
+            print(
+                f"demo: left as it is: the log already holds {held} of the "
+                f"{len(demo_participants())} roundtable participants"
+            )
+            return 0
         report = await load_demo(registration)
     print(
         f"demo: {report.participants} roundtable participants; "
@@ -59,7 +69,7 @@ REGISTRATION: ServiceDefinition[RegistrationSettings, Registration] = ServiceDef
     commands=commands,
     routers=api.routers,
     reactors=reactors,
-    tasks={"demo": Task("load the demo participants (idempotent)", demo)},
+    tasks={"demo": Task("load the demo participants into a log without them", demo)},
 )
 
 

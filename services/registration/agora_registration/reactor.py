@@ -154,6 +154,13 @@ class Reactions:
                 await self._sync_one(sessions[session_id], delivery)
 
     async def _sync_one(self, session: AgendaSession, delivery: Delivery) -> None:
+        if session.tentative and session.cancelled is None:
+            # A time no source states is not offered for enrolment; an organiser's move
+            # (which fixes the time) brings the session here again.
+            log.info(
+                "session time is tentative; not offered", extra={"session_id": session.session_id}
+            )
+            return
         room = await self._history.read(f"agenda.room.{session.room_id}.*", up_to=delivery.sequence)
         command = sync_command(session, room_capacities(r.event for r in room))
         if command is None:

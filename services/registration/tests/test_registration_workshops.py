@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from agora_events.commands import ConcurrencyError
+from agora_events.contracts.agenda import SessionScheduled
 from agora_events.contracts.registration import PromotedFromWaitlist
 from agora_events.decider import InvariantViolated, NotFound
 from agora_events.store import EventStore
@@ -48,6 +49,34 @@ async def test_ignores_sessions_that_are_not_workshops(
     await reactor.wait_for(agenda.sequence)
     with pytest.raises(NotFound, match="has not heard of it"):
         await registration.enrol((await people.approved(1))[0], "plenary-1")
+
+
+async def test_a_workshop_session_with_a_tentative_time_is_not_enrollable_until_it_is_fixed(
+    agenda: Agenda, reactor: Reactor, registration: Registration, people: People
+) -> None:
+    await agenda.room("room-5", 40)
+    await agenda.append(
+        SessionScheduled(
+            session_id="ws5-s1",
+            edition_id="unpsf-2025",
+            kind="workshop_session",
+            title="Foresight and Creativity in Public Service",
+            room_id="room-5",
+            starts_at=agenda.at(14, 30),
+            ends_at=agenda.at(16),
+            tentative=True,
+            time_source="inferred: the 2025 forum report prints no timetable",
+        )
+    )
+    await reactor.wait_for(agenda.sequence)
+    (person,) = await people.approved(1)
+    with pytest.raises(NotFound, match="has not heard of it"):
+        await registration.enrol(person, "ws5-s1")
+    # An organiser moves it to a time of their own: fixed, so offered.
+    window = ("room-5", agenda.at(14, 30), agenda.at(16))
+    await agenda.move("ws5-s1", window, ("room-5", agenda.at(15), agenda.at(16, 30)))
+    await reactor.wait_for(agenda.sequence)
+    assert (await registration.enrol(person, "ws5-s1")).status == "enrolled"
 
 
 async def test_a_full_session_waitlists_in_order_and_a_withdrawal_promotes_the_first(

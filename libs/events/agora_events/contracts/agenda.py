@@ -44,6 +44,17 @@ class WorkshopRef(BaseModel):
     number: int = Field(ge=1)
     title: str
     organisers: tuple[str, ...] = ()
+    partners: tuple[str, ...] = Field(
+        default=(), description="Named as partners ('in partnership with'), not as organisers"
+    )
+
+
+class EditionWorkshop(WorkshopRef):
+    """A workshop of an edition, listed whether or not it has sessions yet."""
+
+    source: str | None = Field(
+        default=None, description="Where the workshop's facts come from, and what they leave out"
+    )
 
 
 @catalogue.event("agenda", "edition", "planned", id_field="edition_id")
@@ -56,6 +67,10 @@ class EditionPlanned(DomainEvent):
     start_date: date
     end_date: date
     time_zone: str = Field(description="IANA time zone, e.g. Asia/Samarkand")
+    workshops: tuple[EditionWorkshop, ...] = Field(
+        default=(),
+        description="The edition's workshops as its sources list them, sessions or not",
+    )
 
 
 @catalogue.event("agenda", "edition", "details_changed", id_field="edition_id")
@@ -70,6 +85,9 @@ class EditionDetailsChanged(DomainEvent):
     start_date: date | None = None
     end_date: date | None = None
     time_zone: str | None = None
+    workshops: tuple[EditionWorkshop, ...] | None = Field(
+        default=None, description="The whole new list of the edition's workshops"
+    )
 
 
 @catalogue.event("agenda", "room", "added", id_field="room_id")
@@ -113,6 +131,13 @@ class SessionScheduled(DomainEvent):
     capacity: int | None = Field(
         default=None, ge=1, description="The session's own capacity; the room's when absent"
     )
+    tentative: bool = Field(
+        default=False,
+        description="True when no source states the time: it is a placeholder, not a fact",
+    )
+    time_source: str | None = Field(
+        default=None, description="Where the time comes from, when tentative"
+    )
 
 
 @catalogue.event("agenda", "session", "moved", id_field="session_id")
@@ -127,6 +152,9 @@ class SessionMoved(DomainEvent):
     old_ends_at: AwareDatetime
     new_starts_at: AwareDatetime
     new_ends_at: AwareDatetime
+    tentative: bool = Field(
+        default=False, description="True when the new time is still a placeholder"
+    )
 
 
 @catalogue.event("agenda", "session", "details_changed", id_field="session_id")

@@ -5,6 +5,7 @@
 * ``agora_dead_letters``: events a projection could not apply, with the raw message, so they
   can be retried without the event log, plus the later events of the same aggregate parked
   behind them.
+* ``agora_discarded_letters``: dead letters an operator discarded, with who, when and why.
 * ``agora_projections``: a fingerprint of each projection's DDL, subjects and version.
 * ``agora_database``: this database's random id, part of its durable consumer names.
 """
@@ -70,6 +71,26 @@ dead_letters = Table(
     Column("data", LargeBinary, nullable=False),
     UniqueConstraint("projection", "stream", "sequence", name="uq_agora_dead_letters_event"),
     Index("ix_agora_dead_letters_aggregate", "projection", "stream", "aggregate"),
+)
+
+discarded_letters = Table(
+    "agora_discarded_letters",
+    bookkeeping,
+    # A dead letter an operator gave up on, and who, when and why: it is never applied.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("projection", String(63), nullable=False),
+    Column("stream", String(63), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("event_type", Text),
+    Column("event_id", Text),
+    Column("parked_reason", String(16), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("parked_at", DateTime, nullable=False),
+    Column("discarded_at", DateTime, nullable=False),
+    Column("discarded_by", Text, nullable=False),
+    Column("why", Text, nullable=False),
 )
 
 projection_versions = Table(
@@ -198,6 +219,55 @@ async def load_dead_letters(
 
 async def forget_dead_letter(session: AsyncSession, letter_id: int) -> None:
     await session.execute(delete(dead_letters).where(dead_letters.c.id == letter_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Discard:
+    projection: str
+    stream: str
+    sequence: int
+    subject: str
+    event_type: str | None
+    event_id: str | None
+    parked_reason: str
+    error: str
+    attempts: int
+    parked_at: datetime
+    discarded_at: datetime
+    discarded_by: str
+    why: str
+
+
+async def record_discard(session: AsyncSession, letter: DeadLetter, by: str, why: str) -> None:
+    """Forget ``letter`` and record who gave up on it, when and why (the raw message stays
+    in the log only)."""
+    await session.execute(
+        insert(discarded_letters).values(
+            projection=letter.projection,
+            stream=letter.stream,
+            sequence=letter.sequence,
+            subject=letter.subject,
+            event_type=letter.event_type,
+            event_id=letter.event_id,
+            parked_reason=letter.reason,
+            error=letter.error,
+            attempts=letter.attempts,
+            parked_at=letter.parked_at,
+            discarded_at=utcnow(),
+            discarded_by=by,
+            why=why,
+        )
+    )
+    await forget_dead_letter(session, letter.id)
+
+
+async def load_discards(session: AsyncSession, projection: str | None = None) -> list[Discard]:
+    query = select(*[c for c in discarded_letters.c if c.name != "id"]).order_by(
+        discarded_letters.c.id
+    )
+    if projection is not None:
+        query = query.where(discarded_letters.c.projection == projection)
+    return [Discard(**dict(row._mapping)) for row in await session.execute(query)]
 
 
 async def note_failed_retry(session: AsyncSession, letter_id: int, error: str) -> None:

@@ -1,4 +1,4 @@
-"""Listing and retrying dead letters.
+"""Listing, retrying and discarding dead letters.
 
 A retry works per aggregate chain: the parked events of one aggregate, oldest first. Each is
 decoded again (a contract deployed since may now know its type) and applied in a savepoint;
@@ -9,6 +9,9 @@ applies that aggregate's next events normally again.
 The retry locks the projection's checkpoint like a batch does, so it can run from another
 process while the service runs. Parked events are applied after events of other aggregates
 that came later in the stream; within an aggregate the order is the stream's.
+
+A discard gives up on one parked event for good (a stray message, data no contract will ever
+accept), records who, when and why, and retries what waited behind it the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from .bookkeeping import (
     load_dead_letters,
     lock_checkpoint,
     note_failed_retry,
+    record_discard,
 )
 from .delivery import Delivery, decode_for
 
@@ -71,6 +75,53 @@ async def retry_dead_letters(
                     if ids is None or any(letter.id in ids for letter in chain):
                         await _retry_chain(session, projection, chain, registry, outcome)
     return outcome
+
+
+@dataclass(slots=True)
+class DiscardOutcome:
+    discarded: DeadLetter
+    retried: RetryOutcome
+    """The events that waited behind the discarded one, retried at once."""
+
+
+async def discard_dead_letter(
+    db: ReadModelDatabase,
+    projections: Sequence[Projection],
+    letter_id: int,
+    *,
+    reason: str,
+    by: str,
+    registry: EventRegistry = catalogue,
+) -> DiscardOutcome:
+    """Give up on dead letter ``letter_id``: it is never applied, and who (``by``), when and
+    why (``reason``) are recorded in ``agora_discarded_letters``. When it headed its
+    aggregate's chain, the events that waited behind it are retried at once, in the same
+    transaction under the checkpoint lock, so the aggregate's rows recover (or the next
+    failing event heads the chain). Raises LookupError for an id not parked by one of
+    ``projections``, ValueError for an empty reason."""
+    if not reason.strip():
+        raise ValueError("say why the event is discarded: the reason is recorded")
+    async with db.session() as session:
+        known = {letter.id: letter for letter in await load_dead_letters(session)}
+    found = known.get(letter_id)
+    chosen = {projection.name: projection for projection in projections}
+    if found is None or found.projection not in chosen:
+        raise LookupError(f"no dead letter with id {letter_id}")
+    projection = chosen[found.projection]
+    retried = RetryOutcome()
+    async with db.writer() as session:
+        await lock_checkpoint(session, projection.name, found.stream)
+        letters = await load_dead_letters(session, projection.name, found.stream)
+        chain = next(
+            (chain for chain in _chains(letters) if any(x.id == letter_id for x in chain)), None
+        )
+        if chain is None:  # retried or discarded meanwhile
+            raise LookupError(f"no dead letter with id {letter_id}")
+        letter = next(x for x in chain if x.id == letter_id)
+        await record_discard(session, letter, by, reason.strip())
+        if chain[0].id == letter_id and len(chain) > 1:
+            await _retry_chain(session, projection, chain[1:], registry, retried)
+    return DiscardOutcome(letter, retried)
 
 
 def _chains(letters: list[DeadLetter]) -> list[list[DeadLetter]]:

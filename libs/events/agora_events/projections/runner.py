@@ -29,7 +29,13 @@ from ..streams import STREAMS
 from .applier import Applier, BatchAbandonedError, BatchOutcome
 from .bookkeeping import DeadLetter, database_id, read_checkpoints
 from .database import ReadModelDatabase
-from .dead_letters import RetryOutcome, list_dead_letters, retry_dead_letters
+from .dead_letters import (
+    DiscardOutcome,
+    RetryOutcome,
+    discard_dead_letter,
+    list_dead_letters,
+    retry_dead_letters,
+)
 from .definition import Projection
 from .delivery import Delivery
 from .lease import Lease
@@ -196,6 +202,18 @@ class ProjectionRunner:
         """Retry parked events (see dead_letters); the loops carry on meanwhile."""
         return await retry_dead_letters(
             self._db, list(self._projections.values()), registry=self._registry, ids=ids
+        )
+
+    async def discard_dead_letter(self, letter_id: int, *, reason: str, by: str) -> DiscardOutcome:
+        """Give up on one parked event, recorded with who and why, and retry what waited
+        behind it (see dead_letters); the loops carry on meanwhile."""
+        return await discard_dead_letter(
+            self._db,
+            list(self._projections.values()),
+            letter_id,
+            reason=reason,
+            by=by,
+            registry=self._registry,
         )
 
     # -- rebuild ---------------------------------------------------------------------------

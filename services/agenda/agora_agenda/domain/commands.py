@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TypeAlias
 
-from agora_events.contracts.agenda import PersonRole, SessionKind, WorkshopRef
+from agora_events.contracts.agenda import EditionWorkshop, PersonRole, SessionKind, WorkshopRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,7 @@ class PlanEdition:
     end_date: date
     time_zone: str
     theme: str | None = None
+    workshops: tuple[EditionWorkshop, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class ChangeEditionDetails:
     start_date: date | None = None
     end_date: date | None = None
     time_zone: str | None = None
+    workshops: tuple[EditionWorkshop, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +84,23 @@ class ScheduleSession:
     workshop: WorkshopRef | None = None
     capacity: int | None = None
     people: tuple[Person, ...] = ()
+    tentative: bool = False
+    """No source states the time: it is a placeholder (``time_source`` says whose)."""
+    time_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class MoveSession:
-    """A new time and/or room. A new start without a new end keeps the session's length."""
+    """A new time and/or room. A new start without a new end keeps the session's length.
+
+    An organiser's move fixes the time (``tentative`` False): moving a tentative session,
+    even to where it is, confirms its time."""
 
     session_id: str
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     room_id: str | None = None
+    tentative: bool = False
 
 
 @dataclass(frozen=True, slots=True)

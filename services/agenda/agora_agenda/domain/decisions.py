@@ -127,6 +127,7 @@ def _plan_edition(state: Agenda, command: PlanEdition) -> list[DomainEvent]:
         start_date=command.start_date,
         end_date=command.end_date,
         time_zone=command.time_zone,
+        workshops=command.workshops,
     )
     if existing == planned:
         return []
@@ -145,6 +146,7 @@ def _plan_edition(state: Agenda, command: PlanEdition) -> list[DomainEvent]:
             start_date=command.start_date,
             end_date=command.end_date,
             time_zone=command.time_zone,
+            workshops=command.workshops,
         )
     ]
 
@@ -169,6 +171,7 @@ def _change_edition(state: Agenda, command: ChangeEditionDetails) -> list[Domain
             "start_date",
             "end_date",
             "time_zone",
+            "workshops",
         )
         if (value := getattr(command, name)) is not None and value != getattr(edition, name)
     }
@@ -268,6 +271,8 @@ def _schedule(state: Agenda, command: ScheduleSession) -> list[DomainEvent]:
             starts_at=command.starts_at.astimezone(zone),
             ends_at=command.ends_at.astimezone(zone),
             capacity=command.capacity,
+            tentative=command.tentative,
+            time_source=command.time_source if command.tentative else None,
         )
     ]
     events += [_assigned(command.session_id, command.edition_id, person) for person in people]
@@ -281,6 +286,7 @@ def _same_session(existing: Session, command: ScheduleSession) -> bool:
         and (existing.kind, existing.title, existing.workshop, existing.capacity)
         == (command.kind, command.title, command.workshop, command.capacity)
         and existing.placement_is(command.room_id, command.starts_at, command.ends_at)
+        and existing.tentative == command.tentative
         and people_key(existing.people) == people_key(_assignment(p) for p in command.people)
     )
 
@@ -302,7 +308,7 @@ def _move(state: Agenda, command: MoveSession) -> list[DomainEvent]:
         ends_at = session.ends_at
     room_id = command.room_id or session.room_id
     _room_of_edition(state, room_id, edition)
-    if session.placement_is(room_id, starts_at, ends_at):
+    if session.placement_is(room_id, starts_at, ends_at) and session.tentative == command.tentative:
         return []
     zone = edition.zone
     return [
@@ -315,6 +321,7 @@ def _move(state: Agenda, command: MoveSession) -> list[DomainEvent]:
             old_ends_at=session.ends_at.astimezone(zone),
             new_starts_at=starts_at.astimezone(zone),
             new_ends_at=ends_at.astimezone(zone),
+            tentative=command.tentative,
         )
     ]
 
@@ -506,12 +513,15 @@ def _edition_changes(plan: PlanEdition) -> ChangeEditionDetails:
         start_date=plan.start_date,
         end_date=plan.end_date,
         time_zone=plan.time_zone,
+        workshops=plan.workshops,
     )
 
 
 def _reconcile_session(state: Agenda, session: Session, spec: ScheduleSession) -> list[DomainEvent]:
     check_times(spec.starts_at, spec.ends_at)
-    move = MoveSession(session.session_id, spec.starts_at, spec.ends_at, spec.room_id)
+    move = MoveSession(
+        session.session_id, spec.starts_at, spec.ends_at, spec.room_id, tentative=spec.tentative
+    )
     events = _move(state, move)
     events += _change_details(
         state,

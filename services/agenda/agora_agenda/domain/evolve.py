@@ -63,6 +63,7 @@ def evolve(state: Agenda, event: AgendaEvent) -> Agenda:
                 start_date=event.start_date,
                 end_date=event.end_date,
                 time_zone=event.time_zone,
+                workshops=event.workshops,
             )
             return replace(state, editions={**state.editions, edition.edition_id: edition})
         case EditionDetailsChanged():
@@ -77,6 +78,7 @@ def evolve(state: Agenda, event: AgendaEvent) -> Agenda:
                     "start_date",
                     "end_date",
                     "time_zone",
+                    "workshops",
                 )
                 if (value := getattr(event, name)) is not None
             }
@@ -112,14 +114,19 @@ def evolve(state: Agenda, event: AgendaEvent) -> Agenda:
                 ends_at=event.ends_at,
                 workshop=event.workshop,
                 capacity=event.capacity,
+                tentative=event.tentative,
+                time_source=event.time_source,
             )
             return _with_session(state, session)
         case SessionMoved():
+            session = state.sessions[event.session_id]
             session = replace(
-                state.sessions[event.session_id],
+                session,
                 room_id=event.new_room_id,
                 starts_at=event.new_starts_at,
                 ends_at=event.new_ends_at,
+                tentative=event.tentative,
+                time_source=session.time_source if event.tentative else None,
             )
             return _with_session(state, session)
         case SessionDetailsChanged():

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from agora_events.contracts.agenda import PersonRole, SessionKind, WorkshopRef
+from agora_events.contracts.agenda import EditionWorkshop, PersonRole, SessionKind, WorkshopRef
 
 from .commands import Warning
 
@@ -25,6 +25,7 @@ class Edition:
     end_date: date
     time_zone: str
     theme: str | None = None
+    workshops: tuple[EditionWorkshop, ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -69,6 +70,7 @@ class SessionSnapshot:
     ends_at: datetime
     capacity: int | None
     people: tuple[tuple[str, str, str, str | None], ...] = ()
+    tentative: bool = False
 
     @property
     def placement(self) -> tuple[str, datetime, datetime]:
@@ -76,7 +78,14 @@ class SessionSnapshot:
 
     @property
     def details(self) -> tuple[object, ...]:
-        return self.title, self.kind, self.workshop_number, self.capacity, self.people
+        return (
+            self.title,
+            self.kind,
+            self.workshop_number,
+            self.capacity,
+            self.people,
+            self.tentative,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,8 @@ class Session:
     capacity: int | None = None
     people: tuple[Assignment, ...] = ()
     cancelled: bool = False
+    tentative: bool = False
+    time_source: str | None = None
 
     @property
     def label(self) -> str:
@@ -116,6 +127,7 @@ class Session:
             ends_at=self.ends_at,
             capacity=self.capacity,
             people=people_key(self.people),
+            tentative=self.tentative,
         )
 
 

@@ -34,6 +34,9 @@ class AgendaSession:
     window: Window
     own_capacity: int | None
     cancelled: str | None = None
+    tentative: bool = False
+    """The agenda holds the time as a placeholder no source states: not offered for enrolment
+    until an organiser fixes it."""
 
 
 def agenda_sessions(events: Iterable[DomainEvent]) -> dict[str, AgendaSession]:
@@ -49,12 +52,14 @@ def agenda_sessions(events: Iterable[DomainEvent]) -> dict[str, AgendaSession]:
                     room_id=event.room_id,
                     window=Window(event.starts_at, event.ends_at),
                     own_capacity=event.capacity,
+                    tentative=event.tentative,
                 )
             case SessionMoved() if event.session_id in sessions:
                 sessions[event.session_id] = replace(
                     sessions[event.session_id],
                     room_id=event.new_room_id,
                     window=Window(event.new_starts_at, event.new_ends_at),
+                    tentative=event.tentative,
                 )
             case SessionDetailsChanged() if event.session_id in sessions:
                 current = sessions[event.session_id]
