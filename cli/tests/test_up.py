@@ -266,7 +266,7 @@ def request(method: str, url: str, body: object = None) -> object:
 
 def session_starts_at(url: str, session_id: str, expected: datetime) -> bool:
     with contextlib.suppress(OSError):
-        found = request("GET", f"{url}/sessions/{session_id}")
+        found = request("GET", f"{url}/sessions/{session_id}?draft=true")
         assert isinstance(found, dict)
         return datetime.fromisoformat(found["starts_at"]) == expected
     return False

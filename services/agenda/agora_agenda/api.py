@@ -391,9 +391,21 @@ def reads(token: Callable[[], str]) -> APIRouter:
     async def editions(db: Reader) -> list[queries.EditionSummary]:
         return await queries.list_editions(db)
 
-    @router.get("/editions/{edition_id}")
-    async def edition(edition_id: str, db: Reader) -> queries.EditionView:
-        return await queries.edition(db, edition_id)
+    @router.get(
+        "/editions/{edition_id}",
+        dependencies=[Depends(only_parameters("version", "draft"))],
+    )
+    async def edition(
+        edition_id: str,
+        db: Reader,
+        request: Request,
+        version: VersionParam = None,
+        draft: DraftParam = False,
+    ) -> queries.EditionView:
+        """The edition, its rooms (with their session counts), days and workshops as
+        published (the latest version, or ``?version=N``), or in the draft."""
+        found = source(request, db, edition_id, version, draft)
+        return await queries.edition(db, edition_id, source=await found)
 
     @router.get(
         "/editions/{edition_id}/programme",
@@ -441,19 +453,62 @@ def reads(token: Callable[[], str]) -> APIRouter:
         found = source(request, db, edition_id, version, draft)
         return await queries.workshops(db, edition_id, source=await found)
 
-    @router.get("/editions/{edition_id}/people")
-    async def people(edition_id: str, db: Reader) -> list[queries.PersonProgramme]:
-        return await queries.people(db, edition_id)
+    @router.get(
+        "/editions/{edition_id}/people",
+        dependencies=[Depends(only_parameters("version", "draft"))],
+    )
+    async def people(
+        edition_id: str,
+        db: Reader,
+        request: Request,
+        version: VersionParam = None,
+        draft: DraftParam = False,
+    ) -> list[queries.PersonProgramme]:
+        """Everyone on a panel, with their sessions as published, or in the draft."""
+        found = source(request, db, edition_id, version, draft)
+        return await queries.people(db, edition_id, source=await found)
 
-    @router.get("/people/{person_id}")
+    @router.get(
+        "/people/{person_id}",
+        dependencies=[Depends(only_parameters("edition", "version", "draft"))],
+    )
     async def person(
-        person_id: str, db: Reader, edition: str | None = None
+        person_id: str,
+        db: Reader,
+        request: Request,
+        edition: Annotated[str | None, Query(description="An edition id")] = None,
+        version: VersionParam = None,
+        draft: DraftParam = False,
     ) -> queries.PersonProgramme:
-        return await queries.person(db, person_id, edition)
+        """One person's sessions as published (the latest version of each edition, or
+        ``?edition=…&version=N``), or in the draft."""
+        if edition is not None:
+            sources = [await source(request, db, edition, version, draft)]
+        elif version is not None:
+            raise HTTPException(422, "?version=N needs ?edition=: versions are per edition")
+        elif draft:
+            organiser(request.headers.get("authorization"))
+            sources = [queries.DRAFT]
+        else:
+            sources = await queries.published_everywhere(db)
+        return await queries.person(db, person_id, edition, sources)
 
-    @router.get("/sessions/{session_id}")
-    async def session(session_id: str, db: Reader) -> queries.SessionDetail:
-        return await queries.session(db, session_id)
+    @router.get(
+        "/sessions/{session_id}",
+        dependencies=[Depends(only_parameters("version", "draft"))],
+    )
+    async def session(
+        session_id: str,
+        db: Reader,
+        request: Request,
+        version: VersionParam = None,
+        draft: DraftParam = False,
+    ) -> queries.SessionDetail:
+        """One session as published (latest, or ``?version=N``), or in the draft, with its
+        history of changes up to that version and its warnings."""
+        edition_id = await queries.session_edition(db, session_id)
+        found = source(request, db, edition_id, version, draft)
+        return await queries.session(db, session_id, source=await found)
 
     @router.get("/editions/{edition_id}/data-quality")
     async def data_quality(edition_id: str, db: Reader) -> queries.DataQualityView:

@@ -78,6 +78,14 @@ async def published(db: AsyncSession, edition_id: str, number: int | None = None
     )
 
 
+async def published_everywhere(db: AsyncSession) -> list[Source]:
+    """The latest published version of every edition that has one."""
+    return [
+        await published(db, edition_id)
+        for edition_id in sorted((await _latest_versions(db)).keys())
+    ]
+
+
 # -- answers -------------------------------------------------------------------------------
 
 
@@ -117,6 +125,8 @@ class WorkshopStatus(WorkshopView):
 
 
 class EditionView(EditionSummary):
+    version: int | None = None
+    """The published version shown; None: the organisers' working draft."""
     days: list[date]
     rooms: list[RoomView]
     workshops: list[WorkshopStatus]
@@ -253,13 +263,16 @@ async def list_editions(db: AsyncSession) -> list[EditionSummary]:
     return [_edition_summary(row, latest.get(row.edition_id)) for row in rows]
 
 
-async def edition(db: AsyncSession, edition_id: str) -> EditionView:
+async def edition(db: AsyncSession, edition_id: str, source: Source = DRAFT) -> EditionView:
+    """The edition with its rooms, days and workshops as in ``source`` (a published version,
+    or the draft); rooms, their names and capacities, and the warnings are the current ones."""
     row = await _edition_row(db, edition_id)
     latest = await _latest_versions(db)
+    s = source.sessions.c
     rows = await db.execute(
-        select(sessions.c.room_id, func.count())
-        .where((sessions.c.edition_id == edition_id) & sessions.c.cancelled.is_(False))
-        .group_by(sessions.c.room_id)
+        select(s.room_id, func.count())
+        .where((s.edition_id == edition_id) & s.cancelled.is_(False))
+        .group_by(s.room_id)
     )
     counts: dict[str, int] = dict(rows.all())
     room_rows = (
@@ -270,10 +283,7 @@ async def edition(db: AsyncSession, edition_id: str) -> EditionView:
     days = (
         (
             await db.execute(
-                select(sessions.c.day)
-                .where(sessions.c.edition_id == edition_id)
-                .distinct()
-                .order_by(sessions.c.day)
+                select(s.day).where(s.edition_id == edition_id).distinct().order_by(s.day)
             )
         )
         .scalars()
@@ -287,6 +297,7 @@ async def edition(db: AsyncSession, edition_id: str) -> EditionView:
     summary = _edition_summary(row, latest.get(edition_id))
     return EditionView(
         **summary.model_dump(),
+        version=source.version,
         days=list(days),
         rooms=[
             RoomView(
@@ -298,10 +309,7 @@ async def edition(db: AsyncSession, edition_id: str) -> EditionView:
             )
             for r in room_rows
         ],
-        workshops=[
-            WorkshopView(number=w.number, title=w.title, organisers=w.organisers)
-            for w in await _workshops(db, edition_id)
-        ],
+        workshops=await _workshops(db, edition_id, source),
         data_quality_warnings=warning_count,
     )
 
@@ -384,25 +392,36 @@ async def workshops(
 
 
 async def person(
-    db: AsyncSession, person_id: str, edition_id: str | None = None
+    db: AsyncSession,
+    person_id: str,
+    edition_id: str | None = None,
+    sources: Sequence[Source] = (DRAFT,),
 ) -> PersonProgramme:
-    condition: Any = sessions.c.session_id.in_(
-        select(session_people.c.session_id).where(session_people.c.person_id == person_id)
-    )
+    """The person's sessions in ``sources`` (the draft, or one published version per edition:
+    see ``published_everywhere``), in the edition ``edition_id`` when given."""
     if edition_id is not None:
         await _edition_row(db, edition_id)
-        condition &= sessions.c.edition_id == edition_id
-    found = await _sessions(db, condition)
+    found: list[SessionView] = []
+    for source in sources:
+        s, p = source.sessions.c, source.people.c
+        condition: Any = s.session_id.in_(select(p.session_id).where(p.person_id == person_id))
+        if edition_id is not None:
+            condition &= s.edition_id == edition_id
+        found += await _sessions(db, condition, source)
+    found.sort(key=lambda view: (view.starts_at, view.room.name, view.session_id))
     if not found:
         where = f" in '{edition_id}'" if edition_id else ""
-        raise NotFound(f"'{person_id}' is on no session's panel{where}")
+        shown = " as published" if any(s.version is not None for s in sources) else ""
+        raise NotFound(f"'{person_id}' is on no session's panel{where}{shown}")
     names = [p.name for view in found for p in view.people if p.person_id == person_id]
     return PersonProgramme(person_id=person_id, name=names[-1], sessions=found)
 
 
-async def people(db: AsyncSession, edition_id: str) -> list[PersonProgramme]:
+async def people(
+    db: AsyncSession, edition_id: str, source: Source = DRAFT
+) -> list[PersonProgramme]:
     await _edition_row(db, edition_id)
-    found = await _sessions(db, sessions.c.edition_id == edition_id)
+    found = await _sessions(db, source.sessions.c.edition_id == edition_id, source)
     by_person: dict[str, list[SessionView]] = defaultdict(list)
     names: dict[str, str] = {}
     for view in found:
@@ -415,17 +434,40 @@ async def people(db: AsyncSession, edition_id: str) -> list[PersonProgramme]:
     ]
 
 
-async def session(db: AsyncSession, session_id: str) -> SessionDetail:
-    found = await _sessions(db, sessions.c.session_id == session_id)
-    if not found:
+async def session_edition(db: AsyncSession, session_id: str) -> str:
+    """The edition of a session (of the working draft, where every session is)."""
+    edition_id = (
+        await db.execute(select(sessions.c.edition_id).where(sessions.c.session_id == session_id))
+    ).scalar_one_or_none()
+    if edition_id is None:
         raise NotFound(f"no session '{session_id}'")
+    return str(edition_id)
+
+
+async def session(db: AsyncSession, session_id: str, source: Source = DRAFT) -> SessionDetail:
+    """One session as in ``source``, with its history up to that version (all of it in the
+    draft) and its current data-quality warnings."""
+    found = await _sessions(db, source.sessions.c.session_id == session_id, source)
+    if not found:
+        if source.version is None:
+            raise NotFound(f"no session '{session_id}'")
+        raise NotFound(f"session '{session_id}' is not in published version {source.version}")
     view = found[0]
     zone = await _zone(db, view.edition_id)
+    condition: Any = session_changes.c.session_id == session_id
+    if source.version is not None:
+        published_at = (
+            await db.execute(
+                select(versions.c.sequence).where(
+                    (versions.c.edition_id == view.edition_id)
+                    & (versions.c.version == source.version)
+                )
+            )
+        ).scalar_one()
+        condition &= session_changes.c.sequence <= published_at
     history = (
         await db.execute(
-            select(session_changes)
-            .where(session_changes.c.session_id == session_id)
-            .order_by(session_changes.c.sequence)
+            select(session_changes).where(condition).order_by(session_changes.c.sequence)
         )
     ).all()
     flagged = (

@@ -116,7 +116,8 @@ async def test_agenda_commands_still_answer_after_a_stray_message_in_its_scope(
     assert planned.status_code == 201, planned.text
     assert unknown.status_code == 404, unknown.text  # a real reason: no such edition
     assert room.status_code == 201, room.text
-    read = await agenda.get("/editions/e25", params={"after": room.json()["sequence"]})
+    draft = {"after": room.json()["sequence"], "draft": "true"}  # nothing published yet
+    read = await agenda.get("/editions/e25", params=draft, headers=ORGANISER)
     assert read.status_code == 200 and read.json()["name"] == "Forum 2025"
 
 
@@ -153,7 +154,8 @@ async def test_a_name_with_a_nul_is_refused_with_422_naming_the_field(
     assert refused.json()["reason"].startswith("name: must not contain U+0000")
     assert planned.status_code == 201
     assert room.status_code == 422 and room.json()["reason"].startswith("name: ")
-    read = await agenda.get("/editions/e25", params={"after": planned.json()["sequence"]})
+    draft = {"after": planned.json()["sequence"], "draft": "true"}  # nothing published yet
+    read = await agenda.get("/editions/e25", params=draft, headers=ORGANISER)
     assert read.status_code == 200
 
 

@@ -105,11 +105,11 @@ async def test_moving_a_workshop_session_publishes_its_old_and_new_place(
     )
 
     after = {"after": accepted["sequence"]}
-    session = (await agenda.get("/sessions/2025-ws5-s3", params=after)).json()
+    draft = after | {"draft": "true"}
+    session = (await agenda.get("/sessions/2025-ws5-s3", params=draft, headers=ORGANISER)).json()
     assert session["room"]["name"] == "Workshop Room 8"
     assert session["starts_at"] == "2025-06-24T15:00:00+05:00"
     assert session["history"][-1]["change"] == "moved"
-    draft = after | {"draft": "true"}
     calendar = await agenda.get(
         "/sessions/2025-ws5-s3/calendar.ics", params=draft, headers=ORGANISER
     )
@@ -176,7 +176,8 @@ async def test_answers_bad_requests_with_a_clear_4xx(agenda, workshop_bodies):
         ("get", f"/editions/unpsf-2025/programme?workshop={2**64}", None, {}, 422),
         ("get", f"/editions/unpsf-2025/diff?from=0&to={2**64}", None, {}, 422),
         ("get", f"/editions/unpsf-2025/versions/{2**64}", None, {}, 422),
-        ("get", f"/sessions/2025-ws5-s3?after={sequence}", None, {}, 200),
+        ("get", f"/sessions/2025-ws5-s3?after={sequence}", None, {}, 404),  # unpublished
+        ("get", f"/sessions/2025-ws5-s3?after={sequence}&draft=true", None, ORGANISER, 200),
     ]
     for method, path, body, headers, status in cases:
         response = await agenda.request(method, path, json=body, headers=headers)
@@ -252,7 +253,8 @@ async def test_an_http_import_answers_the_sessions_the_programme_no_longer_lists
     assert cancel.status_code == 201, cancel.text
     assert [s["session_id"] for s in cancel.json()["cancelled"]] == ["2025-d2-cadgov-launch"]
     after = {"after": cancel.json()["sequence"]}
-    session = await agenda.get("/sessions/2025-d2-cadgov-launch", params=after)
+    draft = after | {"draft": "true"}
+    session = await agenda.get("/sessions/2025-d2-cadgov-launch", params=draft, headers=ORGANISER)
     assert session.json()["status"] == "cancelled"
 
     again = await agenda.post("/editions/import?cancel_missing=true", content=trimmed, headers=toml)
@@ -395,3 +397,156 @@ async def test_the_undated_2025_workshops_are_served_unscheduled_and_not_in_the_
     events = Calendar.from_ical(calendar.content).walk("VEVENT")
     assert {str(e["STATUS"]) for e in events} == {"TENTATIVE"}
     assert not [e for e in events if str(e["UID"]).startswith("2025-ws")]
+
+
+async def publish(client: httpx.AsyncClient, label: str) -> dict[str, int]:
+    """Publish a version of the 2025 programme; ``?after=`` for reads that must see it."""
+    response = await client.post(
+        "/editions/unpsf-2025/versions", json={"label": label}, headers=ORGANISER
+    )
+    assert response.status_code == 201, response.text
+    return {"after": response.json()["sequence"]}
+
+
+async def get_json(
+    client: httpx.AsyncClient,
+    path: str,
+    after: Mapping[str, str | int],
+    *,
+    draft: bool = False,
+    **params: str | int,
+) -> object:
+    headers = ORGANISER if draft else {}
+    query = {**after, **params} | ({"draft": "true"} if draft else {})
+    response = await client.get(path, params=query, headers=headers)
+    assert response.status_code == 200, (path, response.text)
+    return response.json()
+
+
+async def move_closing(client: httpx.AsyncClient) -> dict[str, int]:
+    """An unpublished move: the closing session fixed at 12:30 (the programme says 12:15)."""
+    move = await client.post(
+        "/sessions/2025-d3-closing/move",
+        json={"starts_at": "2025-06-25T12:30:00+05:00"},
+        headers=ORGANISER,
+    )
+    assert move.status_code == 200, move.text
+    return {"after": move.json()["sequence"]}
+
+
+async def assign_ada(client: httpx.AsyncClient) -> dict[str, int]:
+    """An unpublished change of panel: Ada Example moderates the closing session."""
+    assigned = await client.put(
+        "/sessions/2025-d3-closing/people/ada-example",
+        json={"name": "Ada Example", "role": "moderator"},
+        headers=ORGANISER,
+    )
+    assert assigned.status_code == 200, assigned.text
+    return {"after": assigned.json()["sequence"]}
+
+
+async def test_a_session_is_served_as_published_until_the_next_version(agenda):
+    await import_2025(agenda)
+    assert (await agenda.get("/sessions/2025-d3-closing")).status_code == 404  # unpublished
+    await publish(agenda, "v1")
+    after = await move_closing(agenda)
+
+    def seen(session: object) -> tuple[str, str, list[str]]:
+        assert isinstance(session, dict)
+        changes = [h["change"] for h in session["history"]]
+        return session["starts_at"][11:16], session["status"], changes
+
+    path = "/sessions/2025-d3-closing"
+    public = seen(await get_json(agenda, path, after))
+    assert public[:2] == ("12:15", "tentative") and "moved" not in public[2]
+    draft = seen(await get_json(agenda, path, after, draft=True))
+    assert draft[:2] == ("12:30", "scheduled") and draft[2][-1] == "moved"
+    assert (await agenda.get(path, params={"draft": "true"})).status_code == 401
+    assert (await agenda.get(path, params={"draft": "true", "version": 1})).status_code == 422
+    assert (await agenda.get(path, params={"verison": 1})).status_code == 422
+
+    after = await publish(agenda, "v2")
+    assert seen(await get_json(agenda, path, after)) == draft
+    assert seen(await get_json(agenda, path, after, version=1)) == public
+    assert (await agenda.get(path, params={"version": 3})).status_code == 404
+
+
+async def test_an_edition_is_served_as_published_until_the_next_version(agenda, workshop_bodies):
+    await import_2025(agenda)
+    assert (await agenda.get("/editions/unpsf-2025")).status_code == 404  # unpublished
+    await publish(agenda, "v1")
+    [ws5_s1] = [b for b in workshop_bodies if b["session_id"] == "2025-ws5-s1"]
+    after = {"after": await schedule_2025_workshops(agenda, [ws5_s1])}
+
+    def seen(edition: object) -> tuple[int | None, str, int]:
+        assert isinstance(edition, dict)
+        [room] = [r for r in edition["rooms"] if r["room_id"] == "unpsf-2025-workshop-room-5"]
+        [workshop] = [w for w in edition["workshops"] if w["number"] == 5]
+        return edition["version"], workshop["status"], room["sessions"]
+
+    path = "/editions/unpsf-2025"
+    assert seen(await get_json(agenda, path, after)) == (1, "unscheduled", 0)
+    assert seen(await get_json(agenda, path, after, draft=True)) == (None, "scheduled", 1)
+    assert (await agenda.get(path, params={"draft": "true"})).status_code == 401
+
+    after = await publish(agenda, "v2")
+    assert seen(await get_json(agenda, path, after)) == (2, "scheduled", 1)
+    assert seen(await get_json(agenda, path, after, version=1)) == (1, "unscheduled", 0)
+
+
+async def test_an_editions_people_are_served_as_published_until_the_next_version(agenda):
+    await import_2025(agenda)
+    assert (await agenda.get("/editions/unpsf-2025/people")).status_code == 404  # unpublished
+    await publish(agenda, "v1")
+    after = await assign_ada(agenda)
+
+    def ada(people: object) -> list[str]:
+        assert isinstance(people, list)
+        return [
+            s["session_id"]
+            for p in people
+            if p["person_id"] == "ada-example"
+            for s in p["sessions"]
+        ]
+
+    path = "/editions/unpsf-2025/people"
+    assert ada(await get_json(agenda, path, after)) == []
+    assert ada(await get_json(agenda, path, after, draft=True)) == ["2025-d3-closing"]
+    assert (await agenda.get(path, params={"draft": "true"})).status_code == 401
+
+    after = await publish(agenda, "v2")
+    assert ada(await get_json(agenda, path, after)) == ["2025-d3-closing"]
+    assert ada(await get_json(agenda, path, after, version=1)) == []
+
+
+async def test_a_person_is_served_as_published_until_the_next_version(agenda):
+    await import_2025(agenda)
+    await publish(agenda, "v1")
+    after = await assign_ada(agenda)
+    path = "/people/ada-example"
+
+    async def status(**params: str | int) -> int:
+        headers = ORGANISER if params.get("draft") else {}
+        response = await agenda.get(path, params={**after, **params}, headers=headers)
+        code: int = response.status_code
+        return code
+
+    assert await status() == 404
+    assert await status(edition="unpsf-2025") == 404
+    person = await get_json(agenda, path, after, draft=True)
+    assert isinstance(person, dict)
+    assert [s["session_id"] for s in person["sessions"]] == ["2025-d3-closing"]
+    assert (await agenda.get(path, params={"draft": "true"})).status_code == 401
+    assert await status(version=1) == 422  # a version is an edition's
+
+    after = await publish(agenda, "v2")
+    choices: list[dict[str, str | int]] = [
+        {},
+        {"edition": "unpsf-2025"},
+        {"edition": "unpsf-2025", "version": 2},
+    ]
+    for params in choices:
+        person = await get_json(agenda, path, {**after, **params})
+        assert isinstance(person, dict)
+        assert [s["session_id"] for s in person["sessions"]] == ["2025-d3-closing"], params
+    assert await status(edition="unpsf-2025", version=1) == 404
