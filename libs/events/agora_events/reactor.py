@@ -22,7 +22,8 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import NatsBroker, NatsRouter, PullSub
 from faststream.nats.subscriber import PullStreamSubscriber
 from nats.js.api import AckPolicy as ConsumerAckPolicy
-from nats.js.api import ConsumerConfig, ConsumerInfo, DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from .messaging import (
@@ -72,6 +73,21 @@ class Consumer:
             description=description,
         )
 
+    async def next_followed(self, js: JetStreamContext, after: int) -> int | None:
+        """The stream sequence of the first event past ``after`` that this consumer follows
+        (None: there is none yet), by direct get."""
+        found = []
+        for subject in self.filters:
+            try:
+                message = await js.get_msg(
+                    self.stream, seq=after + 1, subject=subject, next=True, direct=True
+                )
+            except NotFoundError:
+                continue
+            if message.seq is not None:
+                found.append(message.seq)
+        return min(found, default=None)
+
     def config(self, after: int = 0) -> ConsumerConfig:
         """Created as this when missing; an existing consumer of that name is bound as is.
         ``after``: start past that stream sequence instead of at the beginning."""
@@ -89,17 +105,16 @@ class Consumer:
         )
 
 
-def caught_up(info: ConsumerInfo, sequence: int) -> bool:
-    """Whether a consumer has finished every event it follows up to stream ``sequence``.
+def caught_up(floor: int, next_followed: int | None, sequence: int) -> bool:
+    """Whether a consumer has finished every event it follows up to stream ``sequence``:
+    its ack floor (everything up to it settled) reaches the sequence, or the first event it
+    follows after the floor comes later (or not at all).
 
-    The ack floor reaching ``sequence`` says so; so does nothing left to deliver with
-    everything delivered settled. (Pending counts alone are not enough: a delivery handed
-    back for a later retry is neither pending nor awaiting its ack for a while.)"""
-    floor = (info.ack_floor.stream_seq if info.ack_floor else 0) or 0
-    if floor >= sequence:
-        return True
-    delivered = (info.delivered.stream_seq if info.delivered else 0) or 0
-    return info.num_pending == 0 and info.num_ack_pending == 0 and floor >= delivered
+    The stream is asked which event comes next, not the consumer's pending counts: those are
+    updated after the publisher's acknowledgement, so right after an append they may still
+    say "nothing pending" (seen under load), and a delivery handed back for a later retry is
+    neither pending nor awaiting its ack for a while."""
+    return floor >= sequence or next_followed is None or next_followed > sequence
 
 
 class Reactor:
@@ -203,7 +218,13 @@ class Reactor:
                 while True:
                     async with self._progress:
                         info = await js.consumer_info(consumer.stream, consumer.durable)
-                        if caught_up(info, sequence):
+                        floor = (info.ack_floor.stream_seq if info.ack_floor else 0) or 0
+                        following = (
+                            None
+                            if floor >= sequence
+                            else await consumer.next_followed(js, after=floor)
+                        )
+                        if caught_up(floor, following, sequence):
                             return
                         await self._progress.wait()
         except TimeoutError:
