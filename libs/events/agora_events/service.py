@@ -219,9 +219,8 @@ class Runtime(Generic[Cfg, U]):
         checks = Checks(nats="connected" if connected else "disconnected")
         problems: list[str] = []
         if self.broker is not None:
-            checks.reactor_connection = (
-                "connected" if _broker_connected(self.broker) else ("disconnected")
-            )
+            connected_broker = _broker_connected(self.broker)
+            checks.reactor_connection = "connected" if connected_broker else "disconnected"
         if connected and self.runner is not None:
             try:
                 checks.projections = [
@@ -493,6 +492,10 @@ def http_server(app: FastAPI, host: str, port: int, *, grace: float = 10.0) -> S
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=int(grace),
+        # Longer than the idle timeout of the proxies in front (60 s is common), so the
+        # server never closes a kept-alive connection a client is just reusing (uvicorn's 5 s
+        # default loses that race under load: the request dies with a reset connection).
+        timeout_keep_alive=75,
     )
     return Server(config)
 
