@@ -31,7 +31,7 @@ from .read_models import FAILED, CliError, check_live, load_service, open_databa
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
         "dead-letters",
-        help="list or retry events a projection could not apply",
+        help="list, retry or discard events a projection could not apply",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
