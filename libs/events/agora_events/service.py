@@ -518,6 +518,8 @@ class _Stopping:
         self.timeout = timeout
         self.server: Server | None = None
         self.signals = 0
+        self.past_start = False
+        """Set once the service has started: from then on a stop is graceful, not a cancel."""
 
     def __call__(self, signum: int, frame: object = None) -> None:
         self.signals += 1
@@ -536,8 +538,19 @@ class _Stopping:
         log.info("stop signal", extra={"signal": signal.Signals(signum).name})
         if self.server is not None and self.server.started:
             self.server.should_exit = True
+        elif self.past_start:
+            self.lifetime.cancel()  # started, not yet serving
         else:
-            self.lifetime.cancel()
+            self._cancel_start()
+
+    def _cancel_start(self) -> None:
+        """Cancel the start, and again each second while it is still starting: Python
+        3.11's ``asyncio.wait_for`` (under nats-py's connect) swallows a cancel that lands
+        as its awaitable completes, and the start would then wait on, for the next reply."""
+        if self.lifetime.done() or self.past_start:
+            return
+        self.lifetime.cancel()
+        self.loop.call_later(1.0, self._cancel_start)
 
     @property
     def requested(self) -> bool:
@@ -573,6 +586,7 @@ async def serve(definition: ServiceDefinition[Cfg, U], settings: Cfg) -> int:
     previous = {sig: signal.signal(sig, stopping) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         async with running(definition, settings) as runtime:
+            stopping.past_start = True
             if stopping.requested:
                 # The start's cancellation can be lost (asyncio.wait_for in Python 3.11
                 # swallows a cancel arriving as its awaitable completes): stop here instead.
