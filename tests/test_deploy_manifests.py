@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from agora_cli.services import SERVICES
+from agora_events.nats_server import server_version
+from tests import rendered
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
@@ -70,3 +72,280 @@ def test_every_workload_has_a_disruption_budget_matching_its_pods() -> None:
         ]
         assert len(covering) == 1, workload["metadata"]["name"]
         assert covering[0]["spec"].get("maxUnavailable") == 1
+
+
+# -- as Kubernetes receives it: the production overlay, rendered --------------------------------
+
+# Pod Security Standards, "restricted" profile (with "baseline" under it): what each pod and
+# container must say, and the volume types it may use.
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
+def pod_ids(pods: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return [name for name, _ in pods]
+
+
+def rendered_pods() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{w['kind']}/{w['metadata']['name']}", rendered.pod_spec(w)["spec"])
+        for w in rendered.workloads()
+    ]
+
+
+def restricted_violations(pod: dict[str, Any]) -> list[str]:
+    found = []
+    pod_context = pod.get("securityContext", {})
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(flag):
+            found.append(f"{flag} is set")
+    for volume in pod.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUMES:
+            found.append(f"volume {volume['name']}: {sorted(kinds)} not allowed")
+    for container in pod.get("initContainers", []) + pod["containers"]:
+        name = container["name"]
+        context = container.get("securityContext", {})
+
+        def setting(key: str, context: dict[str, Any] = context) -> Any:
+            return context.get(key, pod_context.get(key))
+
+        if context.get("privileged"):
+            found.append(f"{name}: privileged")
+        if context.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{name}: allowPrivilegeEscalation is not false")
+        if setting("runAsNonRoot") is not True:
+            found.append(f"{name}: runAsNonRoot is not true")
+        if setting("runAsUser") == 0:
+            found.append(f"{name}: runs as user 0")
+        seccomp = (setting("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            found.append(f"{name}: seccompProfile {seccomp!r}")
+        capabilities = context.get("capabilities", {})
+        if "ALL" not in capabilities.get("drop", []):
+            found.append(f"{name}: capabilities do not drop ALL")
+        if not set(capabilities.get("add", [])) <= {"NET_BIND_SERVICE"}:
+            found.append(f"{name}: adds capabilities {capabilities['add']}")
+        if any("hostPort" in port for port in container.get("ports", [])):
+            found.append(f"{name}: hostPort")
+    return found
+
+
+def test_the_restricted_check_sees_what_the_issue_found() -> None:
+    before = {"containers": [{"name": "c", "securityContext": {"runAsNonRoot": True}}]}
+    assert restricted_violations(before) == [
+        "c: allowPrivilegeEscalation is not false",
+        "c: seccompProfile None",
+        "c: capabilities do not drop ALL",
+    ]
+
+
+@pytest.mark.parametrize(("pod", "spec"), rendered_pods(), ids=pod_ids(rendered_pods()))
+def test_every_rendered_pod_meets_pod_security_restricted(pod: str, spec: dict[str, Any]) -> None:
+    assert restricted_violations(spec) == []
+    # Nothing in Agora calls the Kubernetes API: no token mounted to steal.
+    assert spec.get("automountServiceAccountToken") is False
+
+
+def test_every_namespace_enforces_pod_security_restricted() -> None:
+    namespaces = rendered.of_kind("Namespace")
+    assert namespaces
+    for namespace in namespaces:
+        labels = namespace["metadata"].get("labels", {})
+        for mode in ("enforce", "audit", "warn"):
+            assert labels.get(f"pod-security.kubernetes.io/{mode}") == "restricted", mode
+
+
+def policies() -> list[dict[str, Any]]:
+    return rendered.of_kind("NetworkPolicy")
+
+
+def test_every_namespace_denies_all_traffic_not_allowed_by_a_policy() -> None:
+    for namespace in rendered.of_kind("Namespace"):
+        name = namespace["metadata"]["name"]
+        deny = [
+            p
+            for p in policies()
+            if p["metadata"].get("namespace") == name
+            and p["spec"]["podSelector"] == {}
+            and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+            and not p["spec"].get("ingress")
+            and not p["spec"].get("egress")
+        ]
+        assert deny, f"namespace {name} has no default-deny NetworkPolicy"
+
+
+def selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    wanted = policy["spec"]["podSelector"].get("matchLabels", {})
+    return bool(wanted.items() <= labels.items())
+
+
+def rules_for_port(pod_labels: dict[str, str], port: int) -> list[dict[str, Any]]:
+    """The ingress rules that let something reach ``port`` of a pod with these labels."""
+    return [
+        rule
+        for policy in policies()
+        if selects(policy, pod_labels)
+        for rule in policy["spec"].get("ingress", [])
+        if not rule.get("ports") or any(p.get("port") == port for p in rule["ports"])
+    ]
+
+
+def nats_pod_labels() -> dict[str, str]:
+    labels: dict[str, str] = rendered.pod_spec(rendered.named("StatefulSet", "nats"))["metadata"][
+        "labels"
+    ]
+    return labels
+
+
+def test_only_nats_pods_reach_the_route_port() -> None:
+    rules = rules_for_port(nats_pod_labels(), 6222)
+    assert rules
+    for rule in rules:
+        assert rule.get("from") == [{"podSelector": {"matchLabels": {"app": "nats"}}}]
+
+
+def test_the_monitoring_port_is_open_to_prometheus_only() -> None:
+    for port in (8222, 7777):
+        rules = rules_for_port(nats_pod_labels(), port)
+        assert rules, port
+        for rule in rules:
+            assert rule.get("from") == [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                    }
+                }
+            ], port
+    assert all(
+        port["port"] != 8222
+        for service in rendered.of_kind("Service")
+        for port in service["spec"]["ports"]
+    ), "a Service offers the monitoring port"
+
+
+def egress_ports(labels: dict[str, str]) -> set[int]:
+    return {
+        port["port"]
+        for policy in policies()
+        if selects(policy, labels)
+        for rule in policy["spec"].get("egress", [])
+        for port in rule.get("ports", [])
+    }
+
+
+@pytest.mark.parametrize(("pod", "spec"), rendered_pods(), ids=pod_ids(rendered_pods()))
+def test_every_pod_may_open_the_connections_its_environment_names(
+    pod: str, spec: dict[str, Any]
+) -> None:
+    """A pod reading a NATS or PostgreSQL URL has the label whose policy lets it connect,
+    and a pod with an HTTP port is reachable on it."""
+    labels = rendered.pod_spec(
+        next(w for w in rendered.workloads() if f"{w['kind']}/{w['metadata']['name']}" == pod)
+    )["metadata"]["labels"]
+    secrets = {
+        reference["name"]
+        for container in spec["containers"]
+        for variable in container.get("env", [])
+        if (reference := variable.get("valueFrom", {}).get("secretKeyRef"))
+        and reference["key"] == "url"
+    }
+    if any(name.startswith("agora-nats-") for name in secrets):
+        assert 4222 in egress_ports(labels), pod
+    if any(name.startswith("agora-pg-") for name in secrets):
+        assert 5432 in egress_ports(labels), pod
+    assert 53 in egress_ports(labels), pod
+    for container in spec["containers"]:
+        for port in container.get("ports", []):
+            if port.get("name") == "http":
+                assert rules_for_port(labels, port["containerPort"]), pod
+
+
+def test_the_nats_image_is_the_version_the_tests_run() -> None:
+    container = rendered.pod_spec(rendered.named("StatefulSet", "nats"))["spec"]["containers"][0]
+    tag = container["image"].rpartition(":")[2]
+    assert tag.split("-")[0] == ".".join(str(part) for part in server_version())
+
+
+def test_every_image_is_pinned_to_a_version() -> None:
+    for workload in rendered.workloads():
+        spec = rendered.pod_spec(workload)["spec"]
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            image = container["image"]
+            name, _, tag = image.rpartition(":")
+            assert name and tag and tag != "latest" and "/" not in tag, image
+
+
+def database_secret(deployment: dict[str, Any]) -> str:
+    container = rendered.pod_spec(deployment)["spec"]["containers"][0]
+    (variable,) = [v for v in container["env"] if v["name"].endswith("_DATABASE_URL")]
+    return str(variable["valueFrom"]["secretKeyRef"]["name"])
+
+
+@pytest.mark.parametrize(
+    "deployment",
+    rendered.service_deployments(),
+    ids=[d["metadata"]["name"] for d in rendered.service_deployments()],
+)
+def test_each_service_database_secret_is_the_login_postgres_creates_for_it(
+    deployment: dict[str, Any],
+) -> None:
+    """The Secret a service reads its URL from is the one CloudNativePG sets its role's
+    password from, and that role owns the service's database."""
+    name = deployment["metadata"]["name"]
+    (cluster,) = rendered.of_kind("Cluster")
+    roles = {r["passwordSecret"]["name"]: r for r in cluster["spec"]["managed"]["roles"]}
+    role = roles[database_secret(deployment)]
+    assert role["name"] == name and role["login"] and role["ensure"] == "present"
+    databases = {d["spec"]["name"]: d["spec"] for d in rendered.of_kind("Database")}
+    assert databases[name]["owner"] == name
+    assert databases[name]["cluster"]["name"] == cluster["metadata"]["name"]
+
+
+def test_postgres_is_reached_through_the_pooler_and_backed_up() -> None:
+    (cluster,) = rendered.of_kind("Cluster")
+    (pooler,) = rendered.of_kind("Pooler")
+    assert pooler["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
+    assert pooler["spec"]["type"] == "rw"
+    overlay = (DEPLOY / "overlays" / "production" / "kustomization.yaml").read_text()
+    assert f"@{pooler['metadata']['name']}:5432/" in overlay  # the url the secrets get
+    (archiver,) = [p for p in cluster["spec"]["plugins"] if p.get("isWALArchiver")]
+    (store,) = rendered.of_kind("ObjectStore")
+    assert archiver["parameters"]["barmanObjectName"] == store["metadata"]["name"]
+    (schedule,) = rendered.of_kind("ScheduledBackup")
+    assert schedule["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
+    assert schedule["spec"]["pluginConfiguration"]["name"] == archiver["name"]
+
+
+def test_every_stream_is_backed_up_every_night_by_a_user_allowed_to() -> None:
+    (backup,) = rendered.of_kind("CronJob")
+    container = rendered.pod_spec(backup)["spec"]["containers"][0]
+    assert "nats stream backup" in container["args"][0]
+    (url,) = [v for v in container["env"] if v["name"] == "NATS_URL"]
+    assert url["valueFrom"]["secretKeyRef"]["name"] == "agora-nats-admin"
+
+
+@pytest.mark.parametrize(
+    "deployment",
+    rendered.service_deployments(),
+    ids=[d["metadata"]["name"] for d in rendered.service_deployments()],
+)
+def test_a_rolling_update_keeps_the_old_pods_until_the_new_ones_are_ready(
+    deployment: dict[str, Any],
+) -> None:
+    strategy = deployment["spec"]["strategy"]
+    if strategy["type"] == "Recreate":
+        return  # chosen by a service that must never run twice: it answers 503 while it builds
+    assert strategy["type"] == "RollingUpdate"
+    assert strategy["rollingUpdate"]["maxUnavailable"] == 0
+    # Time for a new release to build its read models from the log before Kubernetes calls
+    # the rollout stuck.
+    assert deployment["spec"]["progressDeadlineSeconds"] >= 1800

@@ -25,7 +25,7 @@ from tests.test_nats_authorization import admin, connected, secured_server, stre
 
 __all__ = ["admin", "secured_server", "streams"]  # the fixtures, shared with that module
 
-CLIENTS = ("subscriber", "agenda", "registration")
+CLIENTS = ("subscriber", "agenda", "registration", "declarations")
 VICTIM = "registration.participant.p0000042.registered"
 # A request a client may send, answered by the server to whatever reply subject it names.
 REQUESTS = {
@@ -90,7 +90,7 @@ async def test_no_answer_to_a_request_is_stored_whatever_reply_subject_it_names(
         assert not await stored_under(admin, forged(context, request_name))
 
 
-@pytest.mark.parametrize("user", ["agenda", "registration"])
+@pytest.mark.parametrize("user", ["agenda", "registration", "declarations"])
 async def test_a_push_consumer_aimed_at_a_context_delivers_nothing_into_its_stream(
     admin: NATS, clients: dict[str, NATS], victim: int, user: str
 ) -> None:
@@ -125,7 +125,7 @@ async def test_a_subscriber_listening_on_every_inbox_hears_no_one_elses_replies(
     eavesdropper = await clients["subscriber"].subscribe("_INBOX.>")
     await clients["subscriber"].flush()
     await admin.jetstream().stream_info("REGISTRATION")
-    for user in ("agenda", "registration"):
+    for user in ("agenda", "registration", "declarations"):
         await clients[user].jetstream().stream_info("AGENDA")
         reply = await clients[user].request(
             "$JS.API.DIRECT.GET.REGISTRATION", json.dumps({"seq": victim}).encode(), timeout=2

@@ -19,6 +19,9 @@ from agora_agenda.importer import bundled_editions
 from agora_agenda.main import AGENDA, import_file
 from agora_agenda.settings import AgendaSettings
 from agora_cli.main import main as agora
+from agora_declarations.demo import load_demo, samarkand
+from agora_declarations.main import DECLARATIONS
+from agora_declarations.settings import DeclarationsSettings
 from agora_events.audit import read_log
 from agora_events.contracts.registration import ParticipantWithdrew
 from agora_events.nats_server import EmbeddedNats
@@ -28,7 +31,15 @@ from agora_registration.main import REGISTRATION
 from agora_registration.settings import RegistrationSettings
 
 NATS_MANIFEST = Path(__file__).resolve().parents[1] / "deploy" / "base" / "nats.yaml"
-USERS = ("admin", "agenda", "registration", "subscriber")
+USERS = (
+    "admin",
+    "agenda",
+    "registration",
+    "declarations",
+    "notifications",
+    "console",
+    "subscriber",
+)
 
 
 # The runbook's recipe for an integration with a durable consumer of its own ("NATS
@@ -130,6 +141,18 @@ async def test_each_service_runs_its_commands_projections_and_reactor_under_its_
             delegation="UZB",
         )
         await service.projections.wait_for(outcome.sequence, stream="REGISTRATION", timeout=10)
+
+    declarations = DeclarationsSettings(
+        nats_url=url(streams, "declarations"),
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/d.db",
+    )
+    async with running(DECLARATIONS, declarations) as signing:
+        await signing.reactor.wait_for(outcome.sequence, timeout=10)  # reads REGISTRATION
+        participant_id = outcome.ids["participant_id"]
+        assert (await signing.commands.signatory(participant_id)).delegation == "UZB"
+        assert await load_demo(signing.commands)  # appends to DECLARATIONS
+        opened = await signing.commands.declaration(samarkand().declaration_id)
+        assert opened.is_open
 
 
 async def test_a_service_cannot_write_another_context_nor_change_a_stream(

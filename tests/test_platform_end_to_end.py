@@ -1,4 +1,4 @@
-"""Agenda and registration as separate processes, talking only through events."""
+"""The services as separate processes (``agora up``), talking only through events."""
 
 from __future__ import annotations
 
@@ -114,6 +114,39 @@ def test_every_service_exposes_metrics_and_continues_the_callers_trace(
         assert "agora_commands_total" in metrics, name
     agenda_metrics = httpx.get(f"{platform.services['agenda']}/metrics").text
     assert 'agora_commands_total{context="agenda",outcome="accepted"}' in agenda_metrics
+
+
+def test_a_minister_accredited_in_registration_signs_the_demo_declaration(
+    platform: Platform,
+) -> None:
+    registration = httpx.Client(base_url=platform.services["registration"], headers=ORGANISER)
+    declarations = httpx.Client(base_url=platform.services["declarations"], headers=ORGANISER)
+    with registration, declarations:
+        minister = {"name": "Ana Ministra", "email": "ana@example.org", "category": "minister"}
+        created = registration.post("/participants", json=minister | {"delegation": "CHL"})
+        participant_id = created.json()["ids"]["participant_id"]
+        registration.post(f"/participants/{participant_id}/approve").raise_for_status()
+        declaration = declarations.get("/declarations/samarkand-2025")
+        assert declaration.status_code == 200, declaration.text
+        assert [p["number"] for p in declaration.json()["priorities"]] == list(range(1, 8))
+        [text] = declaration.json()["texts"]
+        body = {"participant_id": participant_id, "language": "en", "text_sha256": text["sha256"]}
+
+        def signed() -> httpx.Response | None:
+            # 409 while declarations has not yet learnt of the approval from registration.
+            answer = declarations.post(
+                "/declarations/samarkand-2025/states/CHL/signature", json=body
+            )
+            return answer if answer.status_code != 409 else None
+
+        answer = eventually(signed, within=60, what="declarations lets the minister sign")
+        assert answer.status_code == 201, answer.text
+        status = declarations.get(
+            "/declarations/samarkand-2025/status", params={"after": answer.json()["sequence"]}
+        ).json()
+        assert [(r["state"], r["signatory_name"]) for r in status["rows"]] == [
+            ("CHL", "Ana Ministra")
+        ]
 
 
 def test_sigterm_stops_the_platform_cleanly(platform: Platform) -> None:

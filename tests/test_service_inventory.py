@@ -11,6 +11,7 @@ Each test below is one such place; it fails naming the service and the file to a
 from __future__ import annotations
 
 import ast
+import importlib
 import os
 import re
 import shlex
@@ -24,6 +25,7 @@ import pytest
 import yaml
 
 from agora_cli.services import SERVICES as CLI_SERVICES
+from agora_events.service import ServiceDefinition
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
@@ -47,6 +49,17 @@ def discover_services() -> list[str]:
 
 SERVICES = discover_services()
 each_service = pytest.mark.parametrize("name", SERVICES)
+
+
+def writes_a_context(name: str) -> bool:
+    """Whether the service appends to a stream of its own. One that does not (the console:
+    it reads the other contexts' streams and sends commands through their HTTP APIs) says
+    so with ``own_stream=False`` in its ServiceDefinition; it then has no event contracts,
+    no stream and no feed of its own, and its NATS user publishes on no context's subjects."""
+    module = importlib.import_module(f"agora_{name}.main")
+    definitions = [v for v in vars(module).values() if isinstance(v, ServiceDefinition)]
+    assert len(definitions) == 1, f"agora_{name}.main defines {len(definitions)} services"
+    return definitions[0].own_stream
 
 
 def missing(name: str, place: str, fix: str) -> str:
@@ -139,6 +152,11 @@ def test_every_service_directory_holds_its_agora_package_and_a_pyproject(name: s
 @each_service
 def test_every_service_has_its_event_contracts_in_the_kernel(name: str) -> None:
     contracts = KERNEL / "contracts"
+    if not writes_a_context(name):
+        assert not (contracts / f"{name}.py").is_file(), (
+            f"{name} declares own_stream=False but the kernel holds contracts for it"
+        )
+        return
     assert (contracts / f"{name}.py").is_file(), missing(
         name,
         "libs/events/agora_events/contracts/",
@@ -153,6 +171,11 @@ def test_every_service_has_its_event_contracts_in_the_kernel(name: str) -> None:
 
 @each_service
 def test_every_service_has_a_stream(name: str) -> None:
+    if not writes_a_context(name):
+        assert name not in python_constant(KERNEL / "streams.py", "CONTEXTS"), (
+            f"{name} declares own_stream=False but has a stream in CONTEXTS"
+        )
+        return
     assert name in python_constant(KERNEL / "streams.py", "CONTEXTS"), missing(
         name, "libs/events/agora_events/streams.py", f"add {name!r} to CONTEXTS"
     )
@@ -313,17 +336,15 @@ def test_every_service_has_a_deployment_in_the_kustomization(name: str) -> None:
 
 @each_service
 def test_every_service_has_its_own_database(name: str) -> None:
-    cluster = next(d for d in manifests(DEPLOY / "postgres.yaml") if d["kind"] == "Cluster")
-    initdb = cluster["spec"]["bootstrap"]["initdb"]
-    databases = {initdb["database"]} | {
-        match.group(1)
-        for statement in initdb.get("postInitSQL", [])
-        if (match := re.fullmatch(r"CREATE DATABASE (\w+) OWNER \w+", statement.strip()))
-    }
-    assert name in databases, missing(
+    documents = manifests(DEPLOY / "postgres.yaml")
+    cluster = next(d for d in documents if d["kind"] == "Cluster")
+    roles = {role["name"] for role in cluster["spec"]["managed"]["roles"]}
+    owners = {d["spec"]["name"]: d["spec"]["owner"] for d in documents if d["kind"] == "Database"}
+    assert name in roles and owners.get(name) == name, missing(
         name,
         "deploy/base/postgres.yaml",
-        f"add CREATE ROLE {name} LOGIN and CREATE DATABASE {name} OWNER {name} to postInitSQL",
+        f"add a managed role {name!r} (passwordSecret agora-pg-{name}) and a Database "
+        f"{name!r} owned by it",
     )
 
 
@@ -338,9 +359,15 @@ def test_every_service_has_a_nats_user_that_publishes_to_its_own_context(name: s
     assert f"password: ${password}" in users[name], missing(
         name, place, f"give the user {name!r} the password ${password}"
     )
-    assert f'"{name}.>"' in users[name], missing(
-        name, place, f'allow the user {name!r} to publish to "{name}.>"'
-    )
+    if writes_a_context(name):
+        assert f'"{name}.>"' in users[name], missing(
+            name, place, f'allow the user {name!r} to publish to "{name}.>"'
+        )
+    else:
+        contexts = python_constant(KERNEL / "streams.py", "CONTEXTS")
+        assert not [c for c in contexts if f'"{c}.>"' in users[name]], (
+            f"{name} appends to no stream, yet its NATS user may publish on a context's subjects"
+        )
     statefulset = next(d for d in manifests(DEPLOY / "nats.yaml") if d["kind"] == "StatefulSet")
     env = {
         variable["name"]: variable.get("valueFrom", {}).get("secretKeyRef", {})
@@ -355,6 +382,8 @@ def test_every_service_has_a_nats_user_that_publishes_to_its_own_context(name: s
 
 @each_service
 def test_the_subscriber_user_follows_every_service_contexts_feed(name: str) -> None:
+    if not writes_a_context(name):
+        return  # no stream, so no feed of its own to follow
     subscriber = nats_user_blocks().get("subscriber", "")
     subscribe = re.search(r"subscribe:\s*\{allow:\s*\[([^\]]*)\]", subscriber)
     assert subscribe, "the NATS user 'subscriber' of deploy/base/nats.yaml has no subscribe list"

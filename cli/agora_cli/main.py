@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from . import audit_cmd, catalogue_cmd, reset_cmd, status_cmd, streams_cmd, up
+from . import audit_cmd, catalogue_cmd, mail_cmd, reset_cmd, status_cmd, streams_cmd, up
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -25,7 +25,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _modules() -> list[ModuleType]:
-    modules: list[ModuleType] = [up, status_cmd, reset_cmd, streams_cmd, catalogue_cmd, audit_cmd]
+    modules: list[ModuleType] = [
+        up,
+        status_cmd,
+        reset_cmd,
+        streams_cmd,
+        catalogue_cmd,
+        audit_cmd,
+        mail_cmd,
+    ]
     # Admin tools that arrive with the projection runner register the same way.
     for name in ("replay", "dead_letters"):
         with contextlib.suppress(ImportError):

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from agora_events import connection
 from agora_events.projections import Projection
 from agora_events.projections.database import DatabaseConfigError, ReadModelDatabase
+from agora_events.projections.releases import read_model_schema
 from agora_events.projections.schema import verify
 
 from .home import read_endpoints
@@ -79,12 +80,20 @@ def load_service(name: str) -> LoadedService:
         local = recorded.services.get(name)
         if local and local.database_url and f"{entry.env_prefix}DATABASE_URL" not in os.environ:
             database_url = local.database_url
+    projections = list(module.projections())
     return LoadedService(
         name=name,
         database_url=database_url,
         nats_url=nats_url,
-        projections=list(module.projections()),
-        database_schema=getattr(settings, "database_schema", None),
+        projections=projections,
+        # Where the service of this release keeps them (its release's schema in production).
+        database_schema=read_model_schema(
+            context=name,
+            env=getattr(settings, "env", "local"),
+            database_url=database_url,
+            database_schema=getattr(settings, "database_schema", None),
+            projections=projections,
+        ),
     )
 
 

@@ -20,6 +20,8 @@ class ServiceEntry:
     name: str
     module: str
     default_port: int
+    demo: bool = True
+    """Whether it has a ``demo`` task (the console has none: it shows the others' data)."""
 
     def load(self) -> ModuleType:
         return importlib.import_module(self.module)
@@ -32,6 +34,9 @@ class ServiceEntry:
 SERVICES: tuple[ServiceEntry, ...] = (
     ServiceEntry("agenda", "agora_agenda.main", 8101),
     ServiceEntry("registration", "agora_registration.main", 8102),
+    ServiceEntry("declarations", "agora_declarations.main", 8103),
+    ServiceEntry("notifications", "agora_notifications.main", 8104),
+    ServiceEntry("console", "agora_console.main", 8105, demo=False),
 )
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
+from agora_events.settings import PRODUCTION_STREAM_REPLICAS
 from agora_events.streams import (
     StreamAdminError,
     StreamReport,
@@ -19,12 +21,23 @@ from . import foreign_cmd
 from .nats_cli import add_nats_url, connect_or_report, not_the_platform, whose_server
 
 
+def default_replicas() -> int:
+    local = os.environ.get("AGORA_ENV", "local") == "local"
+    return 1 if local else PRODUCTION_STREAM_REPLICAS
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("streams", help="create or inspect the JetStream streams")
     add_nats_url(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     init = actions.add_parser("init", help="create missing streams; report drift, never overwrite")
-    init.add_argument("--replicas", type=int, default=1, help="replicas for new streams")
+    init.add_argument(
+        "--replicas",
+        type=int,
+        default=default_replicas(),
+        help="replicas for new streams (default: 1, or "
+        f"{PRODUCTION_STREAM_REPLICAS} when AGORA_ENV is not local, as the services)",
+    )
     init.set_defaults(handler=lambda args: asyncio.run(_init(args.nats_url, args.replicas)))
     update = actions.add_parser(
         "update", help="make one named change to existing streams, leaving the rest as found"

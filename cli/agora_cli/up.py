@@ -130,20 +130,26 @@ def _run_locked(
         log_file=home / "logs" / "nats.log",
     )
     running: list[Running] = []
+    catcher: subprocess.Popen[bytes] | None = None
     try:
         server.start()
         _say(f"nats        {server.url}   (monitoring http://127.0.0.1:{server.monitor_port})")
         asyncio.run(_create_streams(server.url))
+        catcher = _start_mail_catcher(home, entries)
         for entry in entries:
-            running.append(_start_service(entry, home, server.url, ports.services[entry.name]))
+            running.append(_start_service(entry, home, server.url, ports))
         _record(home, server, running, recorded)
         for service in running:
             _wait_until_ready(service, stop_requested)
             _say(f"{service.entry.name:<11} {service.url}   docs {service.url}/docs")
         if not args.no_demo:
             for service in running:
-                _load_demo(service, home, server.url)
+                if service.entry.demo:
+                    _load_demo(service, home, server.url)
         _say(f"endpoints   {home / ENDPOINTS_FILE}")
+        for service in running:
+            if service.entry.name == CONSOLE:
+                _say(f"web console {service.url}   open it in a browser")
         _say("ready. Ctrl-C stops everything.")
         return _supervise(running, stop_requested)
     except Stop:
@@ -153,8 +159,34 @@ def _run_locked(
         return 1
     finally:
         _stop_all(running)
+        if catcher is not None and catcher.poll() is None:
+            catcher.terminate()
+            catcher.wait()
         server.stop()
         _say("stopped.")
+
+
+MAIL_PORT = 8025
+MAIL_SERVICE = "notifications"
+CONSOLE = "console"
+
+
+def _start_mail_catcher(home: Path, entries: list[ServiceEntry]) -> subprocess.Popen[bytes] | None:
+    """A local SMTP server for the notifications service, keeping each mail under
+    ``<home>/mail`` (``agora mail`` lists them); none when a relay is configured."""
+    entry = next((e for e in entries if e.name == MAIL_SERVICE), None)
+    if entry is None or f"{entry.env_prefix}SMTP_HOST" in os.environ:
+        return None
+    port = free_port(MAIL_PORT)
+    folder = home / "mail"
+    arguments = ["--port", str(port), "--dir", str(folder)]
+    log = home / "logs" / "mail.log"
+    catcher = _spawn(["-m", entry.module, "catch-mail", *arguments], dict(os.environ), log)
+    # The services' environments are copies of this one: notifications sends here.
+    os.environ[f"{entry.env_prefix}SMTP_HOST"] = "127.0.0.1"
+    os.environ[f"{entry.env_prefix}SMTP_PORT"] = str(port)
+    _say(f"mail        smtp://127.0.0.1:{port}   kept in {folder}; `agora mail` lists them")
+    return catcher
 
 
 def _selected(only: list[str] | None) -> list[ServiceEntry] | None:
@@ -279,8 +311,15 @@ def _database_url(entry: ServiceEntry, home: Path) -> str:
     )
 
 
-def _service_env(entry: ServiceEntry, home: Path, nats_url: str, port: int) -> dict[str, str]:
+def _service_env(
+    entry: ServiceEntry, home: Path, nats_url: str, port: int, peers: Ports | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
+    # Where the other services answer, for one that calls their HTTP APIs (the console reads
+    # AGORA_CONSOLE_AGENDA_URL …); the others ignore these.
+    for name, peer_port in (peers.services if peers else {}).items():
+        if name != entry.name:
+            env[f"{entry.env_prefix}{name.upper()}_URL"] = f"http://127.0.0.1:{peer_port}"
     env["AGORA_NATS_URL"] = nats_url
     env["AGORA_ENV"] = "local"
     env[f"{entry.env_prefix}HTTP_PORT"] = str(port)
@@ -304,9 +343,10 @@ def _spawn(
         )
 
 
-def _start_service(entry: ServiceEntry, home: Path, nats_url: str, port: int) -> Running:
+def _start_service(entry: ServiceEntry, home: Path, nats_url: str, ports: Ports) -> Running:
+    port = ports.services[entry.name]
     log = home / "logs" / f"{entry.name}.log"
-    env = _service_env(entry, home, nats_url, port)
+    env = _service_env(entry, home, nats_url, port, ports)
     process = _spawn(["-m", entry.module, "serve"], env, log)
     return Running(entry, process, f"http://127.0.0.1:{port}", log, _database_url(entry, home))
 

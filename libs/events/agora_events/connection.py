@@ -70,4 +70,7 @@ def reactor_broker(url: str, *, name: str, graceful_timeout: float = 10.0) -> Na
         graceful_timeout=graceful_timeout,
         # FastStream's own line per message stays at debug; the reactors log what matters.
         log_level=logging.DEBUG,
+        # A logger of ours, so FastStream's lines (starting, stopping consumers) are JSON like
+        # every other: its default writes coloured text to stdout with a handler of its own.
+        logger=logging.getLogger("agora.faststream"),
     )

@@ -9,14 +9,17 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel
+from prometheus_client import Counter
+from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .catalogue import InvalidAggregateId
 from .commands import ConcurrencyError
@@ -28,6 +31,10 @@ from .tracing import TraceMiddleware
 from .usecases import Caller, Outcome
 
 log = logging.getLogger("agora.http")
+REQUESTS_REFUSED = Counter(
+    "agora_http_requests_refused",
+    "Requests answered 503 at once because the service had its limit of requests in progress",
+)
 
 
 class CommandAccepted(BaseModel):
@@ -41,13 +48,39 @@ class CommandAccepted(BaseModel):
     duplicate: bool = False
 
 
+PROBLEM_JSON = "application/problem+json"
+
+
 class Problem(BaseModel):
+    """An error answer: RFC 9457 problem details (``type``, ``title``, ``status``,
+    ``detail``), with Agora's ``error`` (the kind, as a name) and ``reason`` (the detail)."""
+
+    type: str = Field(description="URI of the kind of problem: urn:agora:problem:<error>")
+    title: str = Field(description="the kind of problem, in words")
+    status: int
+    detail: str
     error: str
     reason: str
 
 
+def problem_body(code: int, error: str, reason: str) -> dict[str, Any]:
+    return {
+        "type": f"urn:agora:problem:{error}",
+        "title": _CAPITAL.sub(r" \1", error).strip().capitalize(),
+        "status": code,
+        "detail": reason,
+        "error": error,
+        "reason": reason,
+    }
+
+
+_CAPITAL = re.compile(r"(?<!^)([A-Z])")
+
+
 def _problem(code: int, error: str, reason: str) -> JSONResponse:
-    return JSONResponse(status_code=code, content={"error": error, "reason": reason})
+    return JSONResponse(
+        status_code=code, content=problem_body(code, error, reason), media_type=PROBLEM_JSON
+    )
 
 
 _ERRORS = {401: "Unauthenticated", 403: "Forbidden", 404: "NotFound", 409: "Conflict"}
@@ -61,7 +94,8 @@ REJECTION_STATUS: tuple[tuple[type[Rejected], int], ...] = (
 """The one table from the domain's rejection kinds to HTTP statuses; the first match wins."""
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (401, 403, 404, 409, 422, 503)
+    code: {"model": Problem, "content": {PROBLEM_JSON: {}}}
+    for code in (401, 403, 404, 409, 422, 503)
 }
 """The error answers every route may give, for the OpenAPI document."""
 
@@ -97,8 +131,9 @@ def install_error_handlers(app: FastAPI) -> None:
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    # Starlette's, so that the router's own 404 and 405 are problem details too.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         response = _problem(exc.status_code, _ERRORS.get(exc.status_code, "Error"), str(exc.detail))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
@@ -113,11 +148,68 @@ def install_error_handlers(app: FastAPI) -> None:
         return _problem(422, "InvalidRequest", "; ".join(reasons))
 
 
+ADMISSION_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+_BUSY = json.dumps(
+    problem_body(503, "Overloaded", "the service is at capacity; retry after a second")
+).encode()
+
+
+class AdmissionControl:
+    """At most ``limit`` requests in progress; the next one is answered 503 with
+    ``Retry-After`` at once instead of joining a queue that only grows while the service is
+    saturated (every request then waits for all the others, and none answers in time).
+    Health and metrics are always admitted. ``limit`` 0 admits everything."""
+
+    def __init__(self, app: ASGIApp, *, limit: int, retry_after: int = 1) -> None:
+        self.app = app
+        self.limit = limit
+        self.retry_after = str(retry_after)
+        self.in_progress = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.limit <= 0 or scope["path"] in ADMISSION_EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        if self.in_progress >= self.limit:
+            REQUESTS_REFUSED.inc()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", PROBLEM_JSON.encode()),
+                        (b"content-length", str(len(_BUSY)).encode()),
+                        (b"retry-after", self.retry_after.encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": _BUSY})
+            return
+        self.in_progress += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_progress -= 1
+
+
 def install_edges(app: FastAPI) -> None:
     """Everything every service's HTTP edge has: errors, trace context, /metrics."""
     install_error_handlers(app)
     app.add_middleware(TraceMiddleware)
     app.include_router(metrics_router())
+
+
+def organiser_required(token: Callable[[], str]) -> Callable[..., Awaitable[None]]:
+    """``organiser_guard`` as an async dependency: FastAPI runs a plain function dependency
+    on its thread pool, a hop per request that shows under load."""
+    guard = organiser_guard(token)
+
+    async def require_organiser(
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> None:
+        guard(authorization)
+
+    return require_organiser
 
 
 def organiser_guard(token: Callable[[], str]) -> Callable[..., None]:

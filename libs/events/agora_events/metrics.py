@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 COMMANDS = Counter(
@@ -28,8 +30,15 @@ PROJECTION_EVENTS = Counter(
 )
 PROJECTION_LAG = Gauge(
     "agora_projection_lag",
-    "Events the projection reads that its consumer has not delivered yet (after a batch)",
+    "Stream sequences between the projection's checkpoint and the stream's end, 0 when none "
+    "it reads is pending; measured at each scrape, as /readyz reports it",
     ["projection", "stream"],
+)
+REACTOR_LAG = Gauge(
+    "agora_reactor_lag",
+    "Events a reactor's consumer has not settled yet (pending and awaiting acknowledgement); "
+    "measured at each scrape, as /readyz reports it",
+    ["consumer"],
 )
 PROJECTION_BATCH_SECONDS = Histogram(
     "agora_projection_batch_seconds",
@@ -64,7 +73,14 @@ def metrics_router() -> APIRouter:
     router = APIRouter()
 
     @router.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        # Lags are measured now, not left as they were after the last batch: a stuck
+        # projection has no next batch to report it (the service shell sets the hook).
+        refresh: Callable[[], Awaitable[object]] | None = getattr(
+            request.app.state, "refresh_metrics", None
+        )
+        if refresh is not None:
+            await refresh()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

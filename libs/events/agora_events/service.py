@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -47,15 +48,19 @@ from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel, ValidationError
+from pydantic_settings import SettingsError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .connection import NatsUnavailable, connect, reactor_broker, redacted
 from .contracts import load_all
-from .http import ERROR_RESPONSES, After, install_edges
+from .http import ERROR_RESPONSES, AdmissionControl, After, install_edges
 from .logs import configure_logging
+from .metrics import PROJECTION_LAG, REACTOR_LAG
+from .openapi import install_docs
 from .projections import Projection
 from .projections.database import ReadModelDatabase
-from .projections.runner import ProjectionRunner
+from .projections.releases import read_model_schema
+from .projections.runner import Lag, ProjectionRunner
 from .reactor import Reactor
 from .schemas_http import schemas_router
 from .settings import ServiceSettings
@@ -79,6 +84,10 @@ class ReactorParts(Generic[Cfg, U]):
     store: EventStore
     commands: U
     settings: Cfg
+    db: ReadModelDatabase | None = None
+    """The service's read-model database, for a reactor that reads its own read models."""
+    runner: ProjectionRunner | None = None
+    """The projection runner, when this instance runs the projections (to wait for them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +119,10 @@ class ServiceDefinition(Generic[Cfg, U]):
     reactors: Callable[[ReactorParts[Cfg, U]], Sequence[Reactor]] = _no_reactors
     tasks: Mapping[str, Task[Cfg]] = field(default_factory=dict)
     version: str = "1"
+    own_stream: bool = True
+    """False for a service that appends to no stream of its own (the console: it reads the
+    others' streams and sends commands through their HTTP APIs); its context then names only
+    its process, consumers and read models, and no stream is made for it."""
 
     @property
     def stream(self) -> str:
@@ -175,10 +188,63 @@ class Runtime(Generic[Cfg, U]):
     broker: NatsBroker | None = None
     reactors: tuple[Reactor, ...] = ()
     app: FastAPI = field(init=False)
+    _unmoved: dict[tuple[str, str], tuple[int, float]] = field(init=False, default_factory=dict)
+    """Per projection and stream: the checkpoint last seen behind, and since when."""
+    building: set[str] = field(default_factory=set)
+    """Projections built from zero at this start that have not yet caught up with the log:
+    until they have, /readyz is 503 and queries answer 503 (the old release serves)."""
 
     def __post_init__(self) -> None:
         self.app = application(self.definition, self.settings)
         self.app.state.runtime = self
+        self.app.state.refresh_metrics = self.readiness
+
+    def _still_building(self, lags: Sequence[Lag]) -> list[str]:
+        """What is still being built (forgetting what has caught up: once caught up, a
+        read model is served, and a later lag is only lag)."""
+        behind: dict[str, int] = {}
+        for lag in lags:
+            if lag.projection in self.building:
+                behind[lag.projection] = behind.get(lag.projection, 0) + lag.lag
+        self.building -= {name for name, total in behind.items() if total == 0}
+        return [
+            f"projection {name} is being built from the log ({self.db.display}): "
+            f"{behind[name]} behind"
+            for name in sorted(self.building)
+            if name in behind
+        ]
+
+    async def refuse_while_building(self) -> None:
+        """503 for a query while this release's read models are still being built."""
+        if not self.building or self.runner is None:
+            return
+        self._still_building(await self.runner.lag())
+        if self.building:
+            raise HTTPException(
+                503,
+                f"this release is building its read models from the log "
+                f"({', '.join(sorted(self.building))}); retry shortly",
+                headers={"Retry-After": "5"},
+            )
+
+    def _stalled(self, lag: Lag) -> str | None:
+        """A problem when the projection is behind and its checkpoint has not moved for
+        ``projection_stall_seconds``: stuck, not slow."""
+        key = (lag.projection, lag.stream)
+        now = time.monotonic()
+        if lag.lag == 0:
+            self._unmoved.pop(key, None)
+            return None
+        checkpoint, since = self._unmoved.get(key, (lag.checkpoint, now))
+        if checkpoint != lag.checkpoint:
+            checkpoint, since = lag.checkpoint, now
+        self._unmoved[key] = (checkpoint, since)
+        if now - since < self.settings.projection_stall_seconds:
+            return None
+        return (
+            f"projection {lag.projection} on {lag.stream} is stalled: still at sequence "
+            f"{checkpoint}, {lag.lag} behind, for {now - since:.0f} s"
+        )
 
     def session(self) -> AsyncSession:
         return self.db.session()
@@ -223,14 +289,20 @@ class Runtime(Generic[Cfg, U]):
             checks.reactor_connection = "connected" if connected_broker else "disconnected"
         if connected and self.runner is not None:
             try:
+                lags = await self.runner.lag()
+            except Exception as exc:  # the database or NATS is away: not ready, say why
+                problems.append(f"projection lag unreadable: {type(exc).__name__}")
+            else:
                 checks.projections = [
                     ProjectionCheck(
                         projection=lag.projection, stream=lag.stream, lag=lag.lag, state=lag.state
                     )
-                    for lag in await self.runner.lag()
+                    for lag in lags
                 ]
-            except Exception as exc:  # the database or NATS is away: not ready, say why
-                problems.append(f"projection lag unreadable: {type(exc).__name__}")
+                for lag in lags:
+                    PROJECTION_LAG.labels(lag.projection, lag.stream).set(lag.lag)
+                problems += [found for lag in lags if (found := self._stalled(lag))]
+                problems += self._still_building(lags)
         if connected and self.reactors:
             try:
                 checks.reactors = [
@@ -240,6 +312,8 @@ class Runtime(Generic[Cfg, U]):
                 ]
             except Exception as exc:
                 problems.append(f"reactor lag unreadable: {type(exc).__name__}")
+            for check in checks.reactors or ():
+                REACTOR_LAG.labels(check.consumer).set(check.lag)
         # "retrying" means a pass failed (database or NATS trouble); "stopped" is only seen
         # for a moment while the loops start.
         problems += [
@@ -317,11 +391,22 @@ async def running(
                 timeout=settings.nats_connect_timeout,
             )
             stack.push_async_callback(_bounded, "nats", lambda: _close(nc))
-        await ensure_own_stream(nc, context, settings.stream_replicas)
-        db = ReadModelDatabase(settings.database_url, schema=settings.database_schema)
-        stack.push_async_callback(_bounded, "database", db.dispose)
+        if definition.own_stream:
+            await ensure_own_stream(nc, context, settings.stream_replicas)
         projections = definition.projections()
-        await db.prepare(projections)
+        schema = read_model_schema(
+            context=context,
+            env=settings.env,
+            database_url=settings.database_url,
+            database_schema=settings.database_schema,
+            projections=projections,
+        )
+        db = ReadModelDatabase(settings.database_url, schema=schema)
+        stack.push_async_callback(_bounded, "database", db.dispose)
+        prepared = await db.prepare(projections)
+        # Built from zero at this start (a new release's schema, a changed projection): not
+        # served until caught up with the log.
+        building = {p.projection for p in prepared if p.action != "unchanged"}
         runner = None
         if settings.run_projections and projections:
             runner = ProjectionRunner(nc, db, projections, consumer_prefix=context)
@@ -332,8 +417,13 @@ async def running(
         broker: NatsBroker | None = None
         reactors: tuple[Reactor, ...] = ()
         if settings.run_reactors:
-            broker, reactors = await _start_reactors(stack, definition, settings, store, commands)
+            broker, reactors = await _start_reactors(
+                stack, definition, settings, store, commands, db=db, runner=runner
+            )
         runtime = Runtime(definition, settings, nc, store, db, commands, runner, broker, reactors)
+        if runner is not None and building:
+            runtime.building = building
+            runtime._still_building(await runner.lag())  # an empty log: nothing to build
         log.info(
             "started",
             extra={
@@ -353,9 +443,13 @@ async def _start_reactors(
     settings: Cfg,
     store: EventStore,
     commands: U,
+    *,
+    db: ReadModelDatabase | None = None,
+    runner: ProjectionRunner | None = None,
 ) -> tuple[NatsBroker | None, tuple[Reactor, ...]]:
     broker = reactor_broker(settings.nats_url, name=f"{definition.process_name}-reactors")
-    reactors = tuple(definition.reactors(ReactorParts(broker, store, commands, settings)))
+    parts = ReactorParts(broker, store, commands, settings, db=db, runner=runner)
+    reactors = tuple(definition.reactors(parts))
     if not reactors:
         return None, ()
     for reactor in reactors:
@@ -386,11 +480,17 @@ def runtime_of(request: Request) -> Runtime[Any, Any]:
     return found
 
 
-RuntimeOf = Annotated[Runtime[Any, Any], Depends(runtime_of)]
+async def _runtime(request: Request) -> Runtime[Any, Any]:
+    # async: FastAPI runs a plain function dependency on its thread pool, a hop per request.
+    return runtime_of(request)
+
+
+RuntimeOf = Annotated[Runtime[Any, Any], Depends(_runtime)]
 
 
 async def reader(rt: RuntimeOf, after: After = None) -> AsyncIterator[AsyncSession]:
     """A read-model session; with ``?after=<sequence>``, once the read model has it."""
+    await rt.refuse_while_building()
     if after is not None:
         await rt.wait_for(after)
     async with rt.session() as db:
@@ -400,10 +500,10 @@ async def reader(rt: RuntimeOf, after: After = None) -> AsyncIterator[AsyncSessi
 Reader = Annotated[AsyncSession, Depends(reader)]
 
 
-def commands_of(kind: type[U]) -> Callable[[Request], U]:
+def commands_of(kind: type[U]) -> Callable[[Request], Awaitable[U]]:
     """A dependency giving a route the service's use cases, typed as ``kind``."""
 
-    def dependency(request: Request) -> U:
+    async def dependency(request: Request) -> U:
         commands = runtime_of(request).commands
         if not isinstance(commands, kind):
             raise TypeError(f"the running service's use cases are not {kind.__name__}")
@@ -449,10 +549,14 @@ def application(
         summary=definition.summary,
         responses=ERROR_RESPONSES,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = definition.context
     app.state.settings = settings
     install_edges(app)
+    install_docs(app)
+    app.add_middleware(AdmissionControl, limit=settings.max_requests_in_flight)
     app.include_router(health_router())
     app.include_router(schemas_router())
     for router in definition.routers(settings):
@@ -650,13 +754,29 @@ def main(definition: ServiceDefinition[Cfg, U], argv: list[str] | None = None) -
     except ValidationError as exc:
         print(f"{prog}: invalid settings: {_settings_errors(exc)}", file=sys.stderr)
         return 2
+    except SettingsError as exc:  # a value that does not parse (JSON for a list, say)
+        print(f"{prog}: invalid settings: {exc}", file=sys.stderr)
+        return 2
     try:
-        if args.command in (None, "serve"):
-            return asyncio.run(serve(definition, settings))
-        return asyncio.run(definition.tasks[args.command].run(settings, args))
+        with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+            if args.command in (None, "serve"):
+                return runner.run(serve(definition, settings))
+            return runner.run(definition.tasks[args.command].run(settings, args))
     except (NatsUnavailable, StoreError, OSError, nats.errors.Error) as exc:
         print(f"{prog}: cannot {args.command or 'serve'}: {exc}", file=sys.stderr)
         return 1
+
+
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """asyncio's own event loop, unless ``AGORA_EVENT_LOOP=uvloop``. uvloop costs less CPU
+    per loop step (lower latency below saturation, bench/bench_http.py), but a SIGTERM that
+    lands during the NATS handshake under it is lost until the watchdog's 143
+    (tests/test_service_signals.py), so it is an opt-in, not the default."""
+    if os.environ.get("AGORA_EVENT_LOOP") != "uvloop":
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop
 
 
 def _settings_errors(exc: ValidationError) -> str:

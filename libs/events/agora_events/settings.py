@@ -13,10 +13,17 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_ORGANISER_TOKEN = "local-organiser-token"
+PRODUCTION_STREAM_REPLICAS = 3
+"""Replicas of a stream outside local mode: the production NATS cluster has three nodes."""
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AGORA_", extra="ignore")
+    # A settings error never shows what it was given: the values are tokens, passwords and
+    # URLs with credentials, and pydantic's message would quote them (a subclass's own
+    # model_config is merged with this one, so every service's settings inherit it).
+    model_config = SettingsConfigDict(
+        env_prefix="AGORA_", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Literal["local", "production"] = "local"
     nats_url: str = "nats://127.0.0.1:4222"
@@ -33,7 +40,11 @@ class ServiceSettings(BaseSettings):
         default=True, description="false runs a replica without the service's reactors"
     )
     stream_replicas: int = Field(
-        default=1, ge=1, le=5, description="replicas of the service's stream when it creates it"
+        default=1,
+        ge=1,
+        le=5,
+        description="replicas of the service's stream when it creates it "
+        f"(default 1 in local mode, {PRODUCTION_STREAM_REPLICAS} outside it)",
     )
     nats_connect_timeout: float = Field(
         default=5.0, gt=0, description="seconds the first connection to NATS may take"
@@ -43,10 +54,22 @@ class ServiceSettings(BaseSettings):
         description="the base URL subscribers reach this service's HTTP API at; "
         "ce-dataschema names each event's schema below it (default http://<host>:<port>)",
     )
+    projection_stall_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="seconds a projection may stay behind without its checkpoint moving "
+        "before /readyz reports it stalled",
+    )
     shutdown_timeout: float = Field(
         default=20.0,
         gt=0,
         description="seconds a stop may take after SIGTERM before the process exits anyway",
+    )
+    max_requests_in_flight: int = Field(
+        default=64,
+        ge=0,
+        description="HTTP requests in progress at once; the next one is answered 503 with "
+        "Retry-After instead of queueing behind them (0: no limit)",
     )
 
     @property
@@ -56,11 +79,27 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> ServiceSettings:
+        prefix = self.model_config.get("env_prefix", "")
         if self.env != "local" and self.organiser_token.get_secret_value() == LOCAL_ORGANISER_TOKEN:
             raise ValueError(
                 "the local organiser token is refused outside local mode: "
-                "set an organiser token of your own in the environment"
+                f"set an organiser token of your own in {prefix}ORGANISER_TOKEN"
             )
         if self.env != "local" and len(self.organiser_token.get_secret_value()) < 16:
-            raise ValueError("the organiser token must be at least 16 characters long")
+            raise ValueError(
+                f"the organiser token ({prefix}ORGANISER_TOKEN) must be at least 16 characters long"
+            )
+        # A deployment that forgot one of these would run on a file of its own, or look for
+        # NATS on its own loopback, instead of failing where the missing variable shows.
+        unset = [
+            f"{prefix}{name.upper()}"
+            for name in ("nats_url", "database_url")
+            if name not in self.model_fields_set
+        ]
+        if self.env != "local" and unset:
+            raise ValueError(
+                f"outside local mode, set {' and '.join(unset)}: the local defaults are refused"
+            )
+        if self.env != "local" and "stream_replicas" not in self.model_fields_set:
+            self.stream_replicas = PRODUCTION_STREAM_REPLICAS
         return self

@@ -13,7 +13,9 @@ through to the events.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -221,11 +223,38 @@ class TraceMiddleware:
                         message = {**message, "headers": headers}
                 await send(message)
 
+            started = time.perf_counter()
             try:
                 await self.app(scope, receive, send_traced)
             finally:
                 if span.is_recording():
                     _describe_request(span, scope, method, status)
+                _log_request(scope, method, status, time.perf_counter() - started)
+
+
+_QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Probed every few seconds: their lines are at debug level."""
+_requests = logging.getLogger("agora.http.request")
+
+
+def _log_request(scope: Scope, method: str, status: int, seconds: float) -> None:
+    """One line per request, inside its span (so with its trace id): the route's template,
+    not the path, and no query string, so no value a client sent is logged."""
+    path = scope.get("path", "")
+    level = logging.DEBUG if path in _QUIET else logging.INFO
+    if not _requests.isEnabledFor(level):
+        return
+    route = getattr(scope.get("route"), "path", None)
+    _requests.log(
+        level,
+        "request",
+        extra={
+            "method": method,
+            "route": route if isinstance(route, str) else "unmatched",
+            "status": status,
+            "duration_ms": round(seconds * 1000, 1),
+        },
+    )
 
 
 def _describe_request(span: Span, scope: Scope, method: str, status: int) -> None:

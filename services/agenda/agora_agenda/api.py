@@ -39,6 +39,7 @@ from .domain import (
     ScheduleSession,
 )
 from .importer import ProgrammeError, bundled_editions, load_edition, parse_edition
+from .recognitions import Recognitions, recognitions
 from .settings import AgendaSettings
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
@@ -390,6 +391,12 @@ def reads(token: Callable[[], str]) -> APIRouter:
     @router.get("/editions")
     async def editions(db: Reader) -> list[queries.EditionSummary]:
         return await queries.list_editions(db)
+
+    @router.get("/editions/{edition_id}/recognitions")
+    async def edition_recognitions(edition_id: str) -> Recognitions:
+        """The countries the edition recognised (2025: for e-government progress), with the
+        criteria its report gives."""
+        return recognitions(edition_id)
 
     @router.get(
         "/editions/{edition_id}",

@@ -127,12 +127,13 @@ async def test_refuses_a_move_into_a_taken_room_naming_the_session_there(agenda,
         headers=ORGANISER,
     )
     assert response.status_code == 409
-    assert response.json() == {
-        "error": "InvariantViolated",
-        "reason": "room 'Workshop Room 1' is taken by 'Workshop 1: Creating an Enabling "
+    body = response.json()
+    assert (body["error"], body["reason"]) == (
+        "InvariantViolated",
+        "room 'Workshop Room 1' is taken by 'Workshop 1: Creating an Enabling "
         "Environment for Public Sector Innovation (session 3)' 11:30\u201313:00 on 2025-06-24 "
         "(session 2025-ws1-s3)",
-    }
+    )
 
 
 async def test_answers_bad_requests_with_a_clear_4xx(agenda, workshop_bodies):
@@ -550,3 +551,17 @@ async def test_a_person_is_served_as_published_until_the_next_version(agenda):
         assert isinstance(person, dict)
         assert [s["session_id"] for s in person["sessions"]] == ["2025-d3-closing"], params
     assert await status(edition="unpsf-2025", version=1) == 404
+
+
+async def test_serves_the_countries_the_2025_forum_recognised_with_the_report_criteria(agenda):
+    found = await agenda.get("/editions/unpsf-2025/recognitions")
+    unknown = await agenda.get("/editions/unpsf-2024/recognitions")
+
+    assert found.status_code == 200
+    body = found.json()
+    assert len(body["countries"]) == 12
+    assert body["countries"][0] == {"alpha3": "ALB", "name": "Albania"}
+    assert {"alpha3": "UZB", "name": "Uzbekistan"} in body["countries"]
+    assert any("15 or more positions" in c for c in body["criteria"])
+    assert unknown.status_code == 404
+    assert "record no recognitions" in unknown.json()["reason"]

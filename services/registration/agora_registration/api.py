@@ -11,7 +11,6 @@ Who may do what:
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 from collections.abc import Sequence
@@ -23,9 +22,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from agora_events.catalogue import validate_aggregate_id
 from agora_events.contracts.registration import Category
-from agora_events.http import CallerOf, CommandAccepted, accepted, organiser_guard
+from agora_events.http import CallerOf, CommandAccepted, accepted, organiser_required
 from agora_events.service import Reader, commands_of
 from agora_events.text import Line, Prose
+from agora_events.tokens import participant_token
 
 from . import queries, states
 from .application import EnrolmentOutcome, Registration
@@ -37,7 +37,7 @@ ORGANISER = "organiser"
 Commands = Annotated[Registration, Depends(commands_of(Registration))]
 
 
-def acting_for(
+async def acting_for(
     request: Request, participant_id: str, authorization: Annotated[str | None, Header()] = None
 ) -> str:
     """Who acts on a participant's record: the organiser, or that participant."""
@@ -63,12 +63,6 @@ def acting_for(
 Actor = Annotated[str, Depends(acting_for)]
 
 
-def participant_token(secret: str, participant_id: str) -> str:
-    """The bearer token a participant acts with: an HMAC of their id. Nothing is stored."""
-    message = f"agora-participant:{participant_id}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
 # -- requests and answers ------------------------------------------------------------------
 
 
@@ -89,6 +83,12 @@ class RegisterRequest(_Request):
     delegation: Line | None = Field(default=None, max_length=100, description=_DELEGATION)
     organisation: Line = Field(default="", max_length=300)
     title: Line | None = Field(default=None, max_length=300)
+    language: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$",
+        max_length=35,
+        description="BCP 47 tag of the language to write to the participant in, e.g. fr",
+    )
 
 
 class AmendRequest(_Request):
@@ -162,7 +162,7 @@ def _when(at: datetime | None) -> datetime:
 def participants(settings: RegistrationSettings) -> APIRouter:
     """Registering, amending and reading participants."""
     router = APIRouter(tags=["participants"])
-    organiser = Depends(organiser_guard(settings.organiser_token.get_secret_value))
+    organiser = Depends(organiser_required(settings.organiser_token.get_secret_value))
     secret = settings.participant_token_secret.get_secret_value
 
     @router.post("/participants", status_code=201)
@@ -176,6 +176,7 @@ def participants(settings: RegistrationSettings) -> APIRouter:
             delegation=body.delegation,
             organisation=body.organisation,
             title=body.title,
+            language=body.language,
             caller=caller.acting_as("registrant"),
         )
         token = participant_token(secret(), outcome.ids["participant_id"])
@@ -248,7 +249,7 @@ def participants(settings: RegistrationSettings) -> APIRouter:
 def accreditation(settings: RegistrationSettings) -> APIRouter:
     """The organisers' decisions on a participant, and the participant's withdrawal."""
     router = APIRouter(tags=["accreditation"])
-    organiser = Depends(organiser_guard(settings.organiser_token.get_secret_value))
+    organiser = Depends(organiser_required(settings.organiser_token.get_secret_value))
     secret = settings.participant_token_secret.get_secret_value
 
     @router.post("/participants/{participant_id}/approve", dependencies=[organiser])
@@ -295,7 +296,7 @@ def accreditation(settings: RegistrationSettings) -> APIRouter:
 
 def venue(settings: RegistrationSettings) -> APIRouter:
     """Check-in and check-out at the gates (organisers)."""
-    organiser = Depends(organiser_guard(settings.organiser_token.get_secret_value))
+    organiser = Depends(organiser_required(settings.organiser_token.get_secret_value))
     router = APIRouter(tags=["venue"], dependencies=[organiser])
 
     @router.post("/participants/{participant_id}/check-in")
@@ -335,7 +336,7 @@ def venue(settings: RegistrationSettings) -> APIRouter:
 def workshops(settings: RegistrationSettings) -> APIRouter:
     """Enrolment in workshop sessions, with capacity and waitlist."""
     router = APIRouter(tags=["workshops"])
-    organiser = Depends(organiser_guard(settings.organiser_token.get_secret_value))
+    organiser = Depends(organiser_required(settings.organiser_token.get_secret_value))
 
     @router.post("/participants/{participant_id}/enrolments")
     async def enrol(

@@ -121,6 +121,7 @@ class Registration(UseCases):
         delegation: str | None,
         organisation: str = "",
         title: str | None = None,
+        language: str | None = None,
         caller: Caller = SYSTEM,
     ) -> Outcome:
         """A new participant. With a key, the id is derived from it, so a retry finds the
@@ -130,7 +131,7 @@ class Registration(UseCases):
             seed = f"register:{caller.key}" if caller.key is not None else None
             participant_id = _new_participant_id(seed, attempt)
             command = Register(
-                participant_id, name, email, category, delegation, organisation, title
+                participant_id, name, email, category, delegation, organisation, title, language
             )
             try:
                 result = await self._participant(command, caller)

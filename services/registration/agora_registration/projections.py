@@ -144,7 +144,19 @@ async def reclassified(db: AsyncSession, event: ParticipantReclassified, ctx: Ev
 
 @participant_view.on(AccreditationApproved)
 async def approved(db: AsyncSession, event: AccreditationApproved, ctx: EventContext) -> None:
-    await _touch(db, event.participant_id, ctx, status="approved", reason=None)
+    badge = event.badge
+    if badge is None:  # recorded before approvals carried the badge: a BadgeIssued follows
+        await _touch(db, event.participant_id, ctx, status="approved", reason=None)
+        return
+    await _touch(
+        db,
+        event.participant_id,
+        ctx,
+        status="approved",
+        reason=None,
+        badge_number=badge.badge_number,
+        badge_issue=badge.issue,
+    )
 
 
 @participant_view.on(BadgeIssued)

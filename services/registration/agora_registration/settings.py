@@ -9,8 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from agora_events.settings import ServiceSettings
-
-LOCAL_PARTICIPANT_SECRET = "local-participant-token-secret"
+from agora_events.tokens import LOCAL_PARTICIPANT_SECRET, guessable
 
 
 class RegistrationSettings(ServiceSettings):
@@ -36,7 +35,7 @@ class RegistrationSettings(ServiceSettings):
     @model_validator(mode="after")
     def _refuse_a_guessable_participant_secret(self) -> RegistrationSettings:
         secret = self.participant_token_secret.get_secret_value()
-        if self.env != "local" and (secret == LOCAL_PARTICIPANT_SECRET or len(secret) < 32):
+        if self.env != "local" and guessable(secret):
             raise ValueError(
                 "outside local mode, set AGORA_REGISTRATION_PARTICIPANT_TOKEN_SECRET to a "
                 "secret of your own, at least 32 characters long"

@@ -1,39 +1,12 @@
-"""The States a delegation may represent: the 193 UN Member States and the 2 observer States,
-by ISO 3166-1 alpha-3 code, read once from the packaged ``data/un_states.csv``."""
+"""The States a delegation may represent (the 193 UN Member States and the 2 observer
+States, listed once in ``agora_events.contracts.states``), and how a typed code is read."""
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
-from dataclasses import dataclass
-from functools import cache
-from importlib import resources
-from typing import Literal
 
+from agora_events.contracts.states import State, all_states
 from agora_events.decider import InvalidCommand
-
-
-@dataclass(frozen=True, slots=True)
-class State:
-    alpha3: str
-    name: str
-    status: Literal["member", "observer"]
-
-
-@cache
-def all_states() -> dict[str, State]:
-    text = resources.files("agora_registration").joinpath("data/un_states.csv").read_text("utf-8")
-    states: dict[str, State] = {}
-    for row in csv.DictReader(io.StringIO(text)):
-        status: Literal["member", "observer"]
-        match row["status"]:
-            case "member" | "observer" as known:
-                status = known
-            case other:
-                raise ValueError(f"un_states.csv: unknown status {other!r} for {row['alpha3']}")
-        states[row["alpha3"]] = State(row["alpha3"], row["name"], status)
-    return states
 
 
 def lookup(code: str) -> State:
@@ -72,3 +45,6 @@ def suggest(text: str, limit: int = 3) -> list[State]:
     found += [by_name[n] for n in difflib.get_close_matches(wanted.lower(), by_name, limit, 0.75)]
     unique = list(dict.fromkeys(found))
     return unique[:limit]
+
+
+__all__ = ["State", "all_states", "lookup", "suggest"]

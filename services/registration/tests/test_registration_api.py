@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from agora_events.contracts.registration import AccreditationApproved, BadgeIssued
 from agora_events.projections.source import last_sequence
-from agora_registration.domain import badge_number
+from agora_registration.domain import Amend, badge_number
 from agora_registration.queries import PlaceView, clashes
 
 if TYPE_CHECKING:
@@ -48,6 +49,49 @@ async def test_approval_issues_the_badge_the_participant_reads_on_their_record(a
     ).json()
     assert record["status"] == "approved"
     assert record["badge_number"] == badge_number(pid)
+
+
+async def test_an_approval_is_one_event_that_carries_the_badge(api: Api) -> None:
+    registered = await api.register()
+    pid = registered["ids"]["participant_id"]
+    approval = await api.client.post(f"/participants/{pid}/approve", headers=api.organiser)
+    assert approval.json()["events"] == ["agora.registration.participant.approved.v1"]
+    history = await api.service.store.read(f"registration.participant.{pid}.*")
+    event = history[-1].event
+    assert isinstance(event, AccreditationApproved)
+    assert event.badge is not None
+    assert (event.badge.badge_number, event.badge.issue) == (badge_number(pid), 1)
+
+
+async def test_shows_the_badge_of_an_approval_recorded_in_two_events(api: Api) -> None:
+    registered = await api.register(category="minister", delegation="UZB")
+    pid = registered["ids"]["participant_id"]
+    badge = BadgeIssued(
+        participant_id=pid,
+        badge_number=badge_number(pid),
+        issue=1,
+        category="minister",
+        delegation="UZB",
+    )
+    appended = await api.service.store.append(
+        [AccreditationApproved(participant_id=pid), badge], expected=None
+    )
+    record = await api.client.get(
+        f"/participants/{pid}",
+        params={"after": appended.last_sequence},
+        headers=api.bearer(registered["participant_token"]),
+    )
+    assert (record.json()["status"], record.json()["badge_number"]) == (
+        "approved",
+        badge_number(pid),
+    )
+    again = await api.service.commands.amend(Amend(pid, delegation="KAZ"))
+    reapproved = await api.service.commands.approve(pid)
+    assert reapproved.sequence > again.sequence
+    latest = (await api.service.store.read(f"registration.participant.{pid}.*"))[-1].event
+    assert isinstance(latest, AccreditationApproved)
+    assert latest.badge is not None
+    assert latest.badge.issue == 2
 
 
 async def test_refuses_an_unknown_country_code_and_suggests_close_names(api: Api) -> None:
@@ -137,10 +181,11 @@ async def test_refuses_check_in_of_a_withdrawn_participant_and_says_why(api: Api
         f"/participants/{pid}/check-in", json={"gate": "North"}, headers=api.organiser
     )
     assert response.status_code == 409
-    assert response.json() == {
-        "error": "InvariantViolated",
-        "reason": f"participant {pid} cannot check in: they withdrew",
-    }
+    body = response.json()
+    assert (body["error"], body["reason"]) == (
+        "InvariantViolated",
+        f"participant {pid} cannot check in: they withdrew",
+    )
 
 
 async def test_refuses_check_in_of_a_rejected_participant_with_the_reason(api: Api) -> None:

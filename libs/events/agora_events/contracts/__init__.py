@@ -2,7 +2,7 @@
 
 from importlib import import_module
 
-CONTEXT_MODULES = ("agenda", "registration")
+CONTEXT_MODULES = ("agenda", "registration", "declarations", "notifications")
 
 
 def load_all() -> None:

@@ -85,6 +85,11 @@ class ParticipantRegistered(DomainEvent):
     title: str | None = None
     category: Category
     delegation: str | None = Field(default=None, description=_DELEGATION)
+    language: str | None = Field(
+        default=None,
+        description="BCP 47 tag of the language the participant is written to in, e.g. en, "
+        "fr; absent when they did not say",
+    )
 
 
 @catalogue.event("registration", "participant", "contact_amended", id_field="participant_id")
@@ -109,15 +114,34 @@ class ParticipantReclassified(DomainEvent):
     previous_status: Literal["submitted", "approved", "rejected"]
 
 
+class Badge(BaseModel):
+    """The badge an approval issues. The number never changes for a participant; a
+    re-approval after a change of category or delegation issues it again with ``issue`` + 1."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    badge_number: str
+    issue: int = Field(ge=1)
+    category: Category
+    delegation: str | None = Field(default=None, description=_DELEGATION)
+
+
 @catalogue.event("registration", "participant", "approved", id_field="participant_id")
 class AccreditationApproved(DomainEvent):
+    """The accreditation was approved, and with it the badge issued: one fact, one event."""
+
     participant_id: str
+    badge: Badge | None = Field(
+        default=None,
+        description="the badge issued with this approval; absent only on approvals recorded "
+        "before it was carried here, each of which a `badge_issued` event follows",
+    )
 
 
 @catalogue.event("registration", "participant", "badge_issued", id_field="participant_id")
 class BadgeIssued(DomainEvent):
-    """Printed on approval. The number never changes for a participant; a re-approval
-    after a change of category or delegation issues the badge again with ``issue`` + 1."""
+    """No longer recorded: an approval carries its badge (``AccreditationApproved.badge``).
+    Kept so that the approvals recorded before, each followed by one of these, still read.
+    Its fields are those of ``Badge``."""
 
     participant_id: str
     badge_number: str

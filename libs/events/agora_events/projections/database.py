@@ -59,9 +59,12 @@ class ReadModelDatabase:
         if schema is not None and self.backend != "postgresql":
             raise DatabaseConfigError("schema= is for PostgreSQL; give SQLite another file")
         self.engine = self._create_engine()
+        # The writers' own few connections: under a crowd of queries, a projection waiting in
+        # the queries' pool falls behind, and every read-your-writes query then waits longer.
+        self._write_engine = self._create_engine(pool_size=2, max_overflow=4)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writers = async_sessionmaker(
-            self.engine.execution_options(**{_IMMEDIATE: True}),
+            self._write_engine.execution_options(**{_IMMEDIATE: True}),
             class_=WriteBehindSession,
             expire_on_commit=False,
         )
@@ -69,18 +72,18 @@ class ReadModelDatabase:
 
     # -- engine ----------------------------------------------------------------------------
 
-    def _create_engine(self) -> AsyncEngine:
+    def _create_engine(self, **pool: int) -> AsyncEngine:
         if self.backend == "sqlite":
             path = self.sqlite_path
             path.parent.mkdir(parents=True, exist_ok=True)
-            engine = create_async_engine(self.url, connect_args={"timeout": 60})
+            engine = create_async_engine(self.url, connect_args={"timeout": 60}, **pool)
             _configure_sqlite(engine, durable=self.durable)
             return engine
         connect_args: dict[str, Any] = {}
         if self.schema is not None:
             # Unqualified names (including in a handler's text() SQL) resolve in the schema.
             connect_args["server_settings"] = {"search_path": self.schema}
-        return create_async_engine(self.url, connect_args=connect_args, pool_pre_ping=True)
+        return create_async_engine(self.url, connect_args=connect_args, pool_pre_ping=True, **pool)
 
     @property
     def is_sqlite(self) -> bool:
@@ -143,6 +146,7 @@ class ReadModelDatabase:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        await self._write_engine.dispose()
 
 
 async def _discard(session: WriteBehindSession) -> None:

@@ -24,7 +24,7 @@ from nats.aio.client import Client as NatsClient
 
 from .. import contracts
 from ..catalogue import EventRegistry, catalogue
-from ..metrics import DEAD_LETTERS, PROJECTION_BATCH_SECONDS, PROJECTION_EVENTS, PROJECTION_LAG
+from ..metrics import DEAD_LETTERS, PROJECTION_BATCH_SECONDS, PROJECTION_EVENTS
 from ..streams import STREAMS
 from .applier import Applier, BatchAbandonedError, BatchOutcome
 from .bookkeeping import DeadLetter, database_id, read_checkpoints
@@ -263,6 +263,8 @@ class _Loop:
         self._stopping = asyncio.Event()
         self._idle = False
         self._task: asyncio.Task[None] | None = None
+        self._probe: asyncio.Task[int | None] | None = None  # in flight
+        self._next_probe: asyncio.Task[int | None] | None = None  # not yet sent
 
     # -- running ---------------------------------------------------------------------------
 
@@ -338,9 +340,6 @@ class _Loop:
 
     def _measure(self, outcome: BatchOutcome, last: Delivery, seconds: float) -> None:
         PROJECTION_EVENTS.labels(self.name, self.stream).inc(outcome.applied)
-        # The consumer's own count after the batch's last message: events this projection
-        # reads that are still to come, without asking the server.
-        PROJECTION_LAG.labels(self.name, self.stream).set(last.pending)
         PROJECTION_BATCH_SECONDS.labels(self.name).observe(seconds)
         if outcome.parked:
             DEAD_LETTERS.labels(self.name).inc(outcome.parked)
@@ -374,9 +373,18 @@ class _Loop:
         waited_from = clock.time()
         while self.position < sequence:
             # Skip the sequences of events this projection does not read.
-            following = await next_matching(
-                self.runner._nc, self.stream, self.subjects, self.position
-            )
+            try:
+                following = await self._following()
+            except SourceError:
+                # The stream did not answer in time (a loaded server): ask again while the
+                # deadline allows; past it, the reader hears "behind", with Retry-After.
+                if clock.time() < deadline:
+                    await asyncio.sleep(min(0.05, deadline - clock.time()))  # a back-off
+                    continue
+                waited = round(clock.time() - waited_from, 2)
+                raise ReadModelBehind(
+                    self.name, self.stream, sequence, self.position, waited
+                ) from None
             if following is None or following > sequence:
                 return
             remaining = deadline - clock.time()
@@ -390,6 +398,24 @@ class _Loop:
                 raise ReadModelBehind(
                     self.name, self.stream, sequence, self.position, waited
                 ) from None
+
+    async def _following(self) -> int | None:
+        """The first sequence this projection reads after its position. Every waiter that
+        asks before a request is sent shares that request; one that asks while a request is
+        in flight waits for the next, sent after it, so an answer never predates the write
+        its waiter wants (one direct get per round trip, not one per waiting query)."""
+        if self._next_probe is None:
+            probe = asyncio.ensure_future(self._probe_after(self._probe))
+            # Its waiters may all have given up; its error is theirs, not the loop's.
+            probe.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._next_probe = probe
+        return await asyncio.shield(self._next_probe)
+
+    async def _probe_after(self, previous: asyncio.Task[int | None] | None) -> int | None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        self._probe, self._next_probe = self._next_probe, None
+        return await next_matching(self.runner._nc, self.stream, self.subjects, self.position)
 
     async def _wait_advanced(self, sequence: int, remaining: float) -> None:
         if remaining <= 0:

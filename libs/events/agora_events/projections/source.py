@@ -206,21 +206,25 @@ async def last_sequence(nc: NatsClient, stream: str) -> int:
 async def next_matching(
     nc: NatsClient, stream: str, subjects: Sequence[str], after: int
 ) -> int | None:
-    """The sequence of the first message after ``after`` matching any of ``subjects``."""
-    found: list[int] = []
-    for subject in subjects:
-        request = {"seq": after + 1, "next_by_subj": subject}
-        try:
-            reply = await nc.request(
-                f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), timeout=2.0
-            )
-        except NatsTimeoutError as exc:
-            raise SourceError(f"{stream} did not answer a direct get in time") from exc
-        headers = reply.headers or {}
-        status = headers.get("Status")
-        if status == "404":
-            continue
-        if status:
-            raise SourceError(f"direct get on {stream}: {status} {headers.get('Description')}")
-        found.append(int(headers["Nats-Sequence"]))
-    return min(found) if found else None
+    """The sequence of the first message after ``after`` matching any of ``subjects`` (one
+    direct get per subject, sent together)."""
+    found = await asyncio.gather(*(_next_by_subject(nc, stream, s, after) for s in subjects))
+    sequences = [sequence for sequence in found if sequence is not None]
+    return min(sequences) if sequences else None
+
+
+async def _next_by_subject(nc: NatsClient, stream: str, subject: str, after: int) -> int | None:
+    request = {"seq": after + 1, "next_by_subj": subject}
+    try:
+        reply = await nc.request(
+            f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), timeout=2.0
+        )
+    except NatsTimeoutError as exc:
+        raise SourceError(f"{stream} did not answer a direct get in time") from exc
+    headers = reply.headers or {}
+    status = headers.get("Status")
+    if status == "404":
+        return None
+    if status:
+        raise SourceError(f"direct get on {stream}: {status} {headers.get('Description')}")
+    return int(headers["Nats-Sequence"])

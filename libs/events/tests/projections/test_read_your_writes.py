@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from agora_events.http import install_error_handlers
 from agora_events.projections.database import ReadModelDatabase
 from agora_events.projections.runner import ReadModelBehind
+from agora_events.projections.source import next_matching
 from agora_events.store import EventStore
 
 from ..counter import CounterOpened, Incremented
@@ -145,3 +147,25 @@ async def test_stopping_a_runner_whose_handler_hangs_rolls_the_batch_back(
     await runner.stop()
     (lag,) = await runner.lag()
     assert lag.checkpoint == 0 and lag.last_sequence == log[-1][0]
+
+
+async def test_queries_waiting_at_once_share_one_look_at_the_stream(
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    projection = counter_projection()
+    await db.prepare([projection])
+    log = await append(store, CounterOpened(counter_id="a"))
+    looks: list[int] = []
+
+    async def counted(*args: Any) -> int | None:
+        looks.append(args[-1])
+        return await next_matching(*args)
+
+    async with running(nats_client, db, [projection]) as runner:
+        await runner.wait_for(log[-1][0], stream="AGENDA")
+        other = await nats_client.jetstream().publish("agenda.room.r1.added", b"{}")
+        monkeypatch.setattr("agora_events.projections.runner.next_matching", counted)
+        await asyncio.gather(
+            *(runner.wait_for(other.seq, stream="AGENDA", timeout=2.0) for _ in range(20))
+        )
+    assert 1 <= len(looks) <= 2  # one in flight, and at most one sent after it

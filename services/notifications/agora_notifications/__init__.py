@@ -1,0 +1,1 @@
+"""Agora's notifications service: email and signed webhooks from every context."""
