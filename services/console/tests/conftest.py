@@ -215,3 +215,11 @@ async def applied(console: Console, stream: str, sequence: int) -> None:
 async def signed_in(web: httpx.AsyncClient) -> None:
     response = await web.post("/sign-in", data={"token": LOCAL_ORGANISER_TOKEN, "next": "/gate"})
     assert response.status_code == 303, response.text
+
+
+async def next_change(feed: AsyncIterator[str]) -> str:
+    """The next frame of a live feed that tells of a change: a keep-alive comment (": …")
+    comes whenever nothing did for a while, as on a loaded machine."""
+    while (frame := await anext(feed)).startswith(":"):
+        continue
+    return frame

@@ -19,6 +19,8 @@ from agora_events.service import running
 from agora_events.store import AppendOutcomeUnknown, EventStore, Expected
 from tests.test_nats_authorization import admin, connected, secured_server, streams, url
 
+from .conftest import next_change
+
 __all__ = ["admin", "secured_server", "streams"]  # the fixtures, shared with that module
 
 
@@ -49,7 +51,7 @@ async def test_the_console_reads_the_streams_and_follows_the_feed_under_its_own_
 
         after = (await log.append([planned("forum-b")], expected=None)).last_sequence
 
-        heard = await asyncio.wait_for(anext(feed), timeout=30)
+        heard = await asyncio.wait_for(next_change(feed), timeout=60)
         await feed.aclose()
     assert heard == f"event: changed\ndata: {after}\n\n"
 

@@ -14,7 +14,7 @@ from agora_console.live import changes, checkpoint
 from agora_events.contracts.agenda import SchedulePublished, SessionScheduled
 from agora_events.contracts.registration import ParticipantRegistered
 
-from .conftest import EDITION, Console, Log, applied, at, move, plan_edition
+from .conftest import EDITION, Console, Log, applied, at, move, next_change, plan_edition
 
 
 def blocks(html: str) -> list[str]:
@@ -164,7 +164,7 @@ async def test_the_live_feed_announces_a_move_once_the_read_model_has_it(
     moved = await move(
         log, "ws5-s1", ("ws5", at(24, 14, 30), at(24, 16)), ("hall", at(24, 14, 30), at(24, 16))
     )
-    announced = await asyncio.wait_for(anext(feed), timeout=30)
+    announced = await asyncio.wait_for(next_change(feed), timeout=60)
     await feed.aclose()
 
     assert announced == f"event: changed\ndata: {moved}\n\n"
