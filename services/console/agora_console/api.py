@@ -21,6 +21,7 @@ from agora_events.service import RuntimeOf, commands_of
 from agora_events.streams import STREAMS
 
 from . import i18n, queries
+from .chain import ChainHeads
 from .clients import Accepted, Services, Unreachable
 from .domain import Admitted, Direction, Refused, verdict
 from .live import LIVE_CONTEXTS, changes, checkpoint
@@ -548,12 +549,15 @@ def organisers(settings: ConsoleSettings) -> APIRouter:
             after=after,
         )
 
+    chain_heads = ChainHeads()
+
     @router.get("/operations")
     async def operations(
         request: Request, rt: RuntimeOf, services: Commands, lang: Lang = None
     ) -> Response:
-        """The streams' last sequences; each service's projection and reactor lag, as its
-        /readyz says; the console's own projections and dead letters."""
+        """The streams' last sequences and audit chain heads (as `agora audit export`
+        computes them); each service's projection and reactor lag, as its /readyz says; the
+        console's own projections and dead letters."""
         page = _signed_in(request, lang)
         if isinstance(page, RedirectResponse):
             return page
@@ -565,11 +569,15 @@ def organisers(settings: ConsoleSettings) -> APIRouter:
             except Exception as exc:  # a stream missing or NATS away: say so on the page
                 streams.append({"name": spec.name, "problem": type(exc).__name__})
             else:
+                head = await chain_heads.head(
+                    rt.nc, spec.name, str(info.created), info.state.last_seq
+                )
                 streams.append(
                     {
                         "name": spec.name,
                         "messages": info.state.messages,
                         "last": info.state.last_seq,
+                        "head": head,
                     }
                 )
         return page.render(

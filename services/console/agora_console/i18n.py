@@ -143,6 +143,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "stream": ("Stream", "Flux"),
     "messages": ("Events", "Événements"),
     "last_sequence": ("Last sequence", "Dernière séquence"),
+    "chain_head": ("Audit chain head", "Tête de la chaîne d'audit"),
     "last_at": ("Last event at", "Dernier événement le"),
     "projections": ("The console's projections", "Projections de la console"),
     "services": ("Services", "Services"),

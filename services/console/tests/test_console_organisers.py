@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta, timezone
 
 import httpx
 
+from agora_events.audit import export_log
 from agora_events.contracts.registration import (
     Enrolled,
     ParticipantRegistered,
@@ -127,3 +129,20 @@ async def test_operations_show_the_streams_and_the_consoles_projections(
         assert f'<th scope="row">{projection}</th>' in html
     assert "None parked." in html
     assert html.count("Does not answer.") == 4  # no other service runs in this test
+
+
+async def test_operations_show_each_streams_audit_chain_head_as_an_export_computes_it(
+    console: Console, web: httpx.AsyncClient, log: Log
+) -> None:
+    await applied(console, "REGISTRATION", await log.append(registered("cccc0002", "Di Chain")))
+    await signed_in(web)
+
+    first = (await web.get("/operations")).text
+    exported = await export_log(console.nc, "REGISTRATION", io.StringIO())
+    await log.append(registered("cccc0003", "Di Later"))
+    second = (await web.get("/operations")).text
+    grown = await export_log(console.nc, "REGISTRATION", io.StringIO())
+
+    assert f'<code data-head="REGISTRATION">{exported.head}</code>' in first
+    assert grown.head != exported.head
+    assert f'<code data-head="REGISTRATION">{grown.head}</code>' in second
