@@ -183,6 +183,36 @@ def test_every_namespace_denies_all_traffic_not_allowed_by_a_policy() -> None:
         assert deny, f"namespace {name} has no default-deny NetworkPolicy"
 
 
+def test_notifications_reach_smtp_and_https_outside_the_cluster_and_no_private_range() -> None:
+    """Default-deny would otherwise keep every mail and webhook in: the notifications pod may
+    open SMTP and https connections to public addresses, and nothing else leaves."""
+    pod = {"app": "notifications"}
+    outside = [
+        (peer["ipBlock"], {p["port"] for p in rule.get("ports", [])})
+        for policy in policies()
+        if selects(policy, pod)
+        for rule in policy["spec"].get("egress", [])
+        for peer in rule.get("to", [])
+        if "ipBlock" in peer
+    ]
+    assert outside, "no policy lets the notifications pod reach the SMTP relay or webhooks"
+    for block, ports in outside:
+        assert block["cidr"] == "0.0.0.0/0"
+        assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(
+            block.get("except", [])
+        )
+        assert ports == {25, 465, 587, 443}
+    others = [
+        policy["metadata"]["name"]
+        for policy in policies()
+        if policy["metadata"]["name"] != "notifications-egress"
+        for rule in policy["spec"].get("egress", [])
+        for peer in rule.get("to", [])
+        if "ipBlock" in peer and peer["ipBlock"]["cidr"] == "0.0.0.0/0"
+    ]
+    assert others == [], f"only notifications may reach any address: {others}"
+
+
 def selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
     wanted = policy["spec"]["podSelector"].get("matchLabels", {})
     return bool(wanted.items() <= labels.items())
