@@ -420,3 +420,10 @@ def test_a_participants_standing_folds_from_their_registration_history() -> None
     after = standing_from([*history, ParticipantWithdrew(participant_id="p1")], 43)
     assert after is not None and after.status == "withdrawn"
     assert standing_from([AccreditationApproved(participant_id="p1")], 3) is None
+
+
+def test_refuses_a_language_tag_longer_than_the_read_model_keeps() -> None:
+    tag = "en" + "-abcdefgh" * 5  # well formed, 47 characters
+    given_commands(declaration_decider, drafted()[0]).when(SetText(ID, tag, TEXT)).then_rejects(
+        InvalidCommand, "language tag"
+    )

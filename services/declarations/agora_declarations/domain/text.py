@@ -28,8 +28,12 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(canonical(text).encode("utf-8")).hexdigest()
 
 
+MAX_LANGUAGE = 35
+"""The longest tag kept (the read model's column; RFC 5646 advises supporting 35)."""
+
+
 def check_language(language: str) -> str:
-    if not _LANGUAGE.match(language):
+    if len(language) > MAX_LANGUAGE or not _LANGUAGE.match(language):
         raise InvalidCommand(
             f"{language!r} is not a language tag; use a BCP 47 tag such as en, fr or ru"
         )
