@@ -20,6 +20,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from agora_events.projections.runner import ProjectionRunner, ReadModelBehind
+from agora_events.projections.source import last_sequence
 from agora_events.streams import STREAMS
 
 KEEP_ALIVE_SECONDS = 15.0
@@ -63,12 +64,15 @@ async def changes(
 
     subscription = await nc.subscribe(STREAMS[context].feed, cb=heard)
     try:
+        # subscribe() only queues the SUB; the round trip makes sure the server holds it, so
+        # every event stored from here on is heard. What was stored before is waited for as
+        # the stream's end: the read model may not have applied it yet.
+        await nc.flush()
         yield "retry: 3000\n: following the log\n\n"
         shown = after
-        applied = await checkpoint(runner, context)
-        if applied > shown:
-            shown = applied
-            yield _changed(shown)
+        stored = await last_sequence(nc, stream)
+        if stored > shown:
+            arrived.put_nowait(stored)
         while True:
             try:
                 async with asyncio.timeout(KEEP_ALIVE_SECONDS):

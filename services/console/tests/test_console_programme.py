@@ -192,6 +192,27 @@ async def test_the_live_feed_catches_up_a_page_rendered_before_a_change(
     assert caught_up == f"event: changed\ndata: {moved}\n\n"
 
 
+async def test_the_live_feed_announces_a_change_stored_before_it_subscribed_once_applied(
+    console: Console, log: Log
+) -> None:
+    rendered_at = await plan_edition(log)
+    moved = await move(
+        log, "ws5-s1", ("ws5", at(24, 14, 30), at(24, 16)), ("hall", at(24, 14, 30), at(24, 16))
+    )
+    # Not waited for: the read model may or may not have the move when the page subscribes,
+    # and the feed republished it before the subscription existed. Either way it is told.
+    feed = changes(console.nc, console.projections, "agenda", rendered_at)
+    await anext(feed)
+    told = await asyncio.wait_for(next_change(feed), timeout=60)
+    await feed.aclose()
+
+    assert told == f"event: changed\ndata: {moved}\n\n"
+    (checkpoint,) = [
+        lag.checkpoint for lag in await console.projections.lag() if lag.stream == "AGENDA"
+    ]
+    assert checkpoint >= moved
+
+
 async def test_now_and_next_name_the_session_on_and_the_next_the_same_day(
     console: Console, web: httpx.AsyncClient, log: Log
 ) -> None:
