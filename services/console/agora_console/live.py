@@ -7,7 +7,8 @@ page then opens ``/live/<context>?after=N``. The endpoint follows the live feed
 for each event waits until the console's own projection has applied it; only then does it
 tell the page, which fetches itself again. So a page never re-renders before the change is
 in the read model it is rendered from, and a change made between the render and the
-subscription is not lost: the endpoint first compares ``after`` with the checkpoint.
+subscription is not lost: once the server holds the subscription, the endpoint compares
+``after`` with the stream's end.
 """
 
 from __future__ import annotations
