@@ -12,7 +12,9 @@ spent waiting on the server's backlog counts. Printed per rate: flows completed 
 p50/p99 of register → visible, the 503 answers (and whether they said Retry-After), other
 errors, and the generator's own lateness (to show it is not the bottleneck). The achieved
 rate is the flows that read their write, over the offered period or, when the last flow ends
-later, until it ends. Nothing is asserted.
+later, until it ends. Also printed: the service process's CPU time per completed flow, all
+its threads and its event loop's thread alone (the loop is what saturates first; this
+figure swings far less with a busy machine than the rates do). Nothing is asserted.
 
     .venv/bin/python bench/bench_http.py [--rates 100,200,300,500] [--seconds 10]
         [--env AGORA_REGISTRATION_MAX_REQUESTS_IN_FLIGHT=64 ...]
@@ -38,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psutil
+
 from agora_events.connection import connect
 from agora_events.nats_server import EmbeddedNats, free_port
 from agora_events.streams import ensure_streams
@@ -58,6 +62,10 @@ class Report:
     """How late the generator started each flow (its own lag, not the server's)."""
     elapsed: float = 0.0
     """From the first flow's start to the last flow's end."""
+    cpu: float = 0.0
+    """The service process's CPU seconds meanwhile, all threads."""
+    loop_cpu: float = 0.0
+    """The same, of its main thread (the event loop) alone."""
 
     def line(self) -> str:
         done = len(self.latencies)
@@ -74,7 +82,9 @@ class Report:
             f"achieved {done / max(self.seconds, self.elapsed):>6.1f}/s  "
             f"p50 {quantile(0.5):>7.1f} ms  p99 {quantile(0.99):>8.1f} ms  "
             f"503 {refused:>5} (Retry-After on {self.statuses['503 with Retry-After']})  "
-            f"other errors {others:>4}  generator late p50 {lateness:.2f} ms"
+            f"other errors {others:>4}  generator late p50 {lateness:.2f} ms  "
+            f"service CPU/flow {self.cpu / max(done, 1) * 1000:.2f} ms "
+            f"(loop {self.loop_cpu / max(done, 1) * 1000:.2f} ms)"
         )
 
 
@@ -187,13 +197,24 @@ def generator_process(port: int, rate: float, seconds: float, out: Queue[Report]
         out.put(runner.run(generate(port, rate, seconds)))
 
 
-def offered(port: int, rate: float, seconds: float) -> Report:
+def cpu_seconds(service: psutil.Process) -> tuple[float, float]:
+    """The process's CPU seconds (user + system), all threads and the main thread's."""
+    times = service.cpu_times()
+    main = next((t for t in service.threads() if t.id == service.pid), None)
+    loop = main.user_time + main.system_time if main is not None else float("nan")
+    return times.user + times.system, loop
+
+
+def offered(port: int, rate: float, seconds: float, service: psutil.Process) -> Report:
     context = multiprocessing.get_context("spawn")
     out: Queue[Report] = context.Queue()
     process = context.Process(target=generator_process, args=(port, rate, seconds, out))
+    before = cpu_seconds(service)
     process.start()
     report: Report = out.get()
+    after = cpu_seconds(service)
     process.join()
+    report.cpu, report.loop_cpu = after[0] - before[0], after[1] - before[1]
     return report
 
 
@@ -255,11 +276,12 @@ def main() -> None:
             except SystemExit:
                 print((Path(folder) / "service.log").read_text()[-3000:], file=sys.stderr)
                 raise
+            watched = psutil.Process(service.pid)
             if args.warmup:
-                offered(port, 50, args.warmup)
+                offered(port, 50, args.warmup, watched)
             print(f"register → visible, open loop, {args.seconds:g} s per rate")
             for rate in rates:
-                print(offered(port, rate, args.seconds).line(), flush=True)
+                print(offered(port, rate, args.seconds, watched).line(), flush=True)
         finally:
             service.terminate()
             service.wait(30)

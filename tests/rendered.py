@@ -8,6 +8,7 @@ import json
 import re
 import secrets
 import shutil
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -22,6 +23,7 @@ import pytest
 import yaml
 
 from agora_events.nats_server import EmbeddedNats, free_port
+from agora_events.testing.certificates import certificate_authority, issue
 
 ROOT = Path(__file__).resolve().parents[1]
 OVERLAY = ROOT / "deploy" / "overlays" / "production"
@@ -132,6 +134,35 @@ def environment(
     return built
 
 
+def mounted(
+    spec: dict[str, Any],
+    container: dict[str, Any],
+    variables: Mapping[str, str],
+    secret_files: Mapping[str, Path],
+) -> dict[str, str]:
+    """The variables with each path into a Secret volume the container mounts replaced by
+    that key's file on this machine (``secret_files``: a directory per Secret, holding its
+    keys). A path into nothing the container mounts is left as it is, and fails where the
+    process reads it, as it would in the pod."""
+    volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
+    places: dict[str, tuple[Path, dict[str, str] | None]] = {}
+    for mount in container.get("volumeMounts", []):
+        # (a volume claim template's mount has no volume here: it is no Secret)
+        secret = volumes.get(mount["name"], {}).get("secret")
+        if secret is None or secret["secretName"] not in secret_files:
+            continue
+        items = {item["path"]: item["key"] for item in secret.get("items", [])} or None
+        places[mount["mountPath"].rstrip("/")] = (secret_files[secret["secretName"]], items)
+    local = dict(variables)
+    for name, value in variables.items():
+        for mount_path, (directory, items) in places.items():
+            relative = value.removeprefix(mount_path + "/")
+            key = relative if items is None else items.get(relative)
+            if relative != value and key is not None:
+                local[name] = str(directory / key)
+    return local
+
+
 # -- the NATS cluster of the StatefulSet -------------------------------------------------------
 
 ROUTE_HOST = re.compile(r"@(nats-(\d+))\.nats-cluster(?:\.[\w.-]*)?:6222")
@@ -182,9 +213,19 @@ class NatsCluster:
     passwords: dict[str, str]
     nodes: list[NatsNode] = field(default_factory=list)
     tls: Path = field(init=False)
+    server_tls: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.tls = route_certificates(self.home / "routes-tls")
+        self.server_tls = server_certificates(self.home / "server-tls", ca=self.tls)
+
+    def secret_files(self) -> dict[str, Path]:
+        """The Secrets cert-manager makes, as directories of their keys."""
+        return {"nats-routes-tls": self.tls, "nats-server-tls": self.server_tls}
+
+    def client_tls(self) -> ssl.SSLContext:
+        """What a client of the client port trusts: the namespace's CA (``ca.crt``)."""
+        return ssl.create_default_context(cafile=self.server_tls / "ca.crt")
 
     def secret_values(self) -> dict[str, dict[str, str]]:
         return {
@@ -198,7 +239,7 @@ class NatsCluster:
     def client_url(self, user: str, password: str | None = None, node: int = 0) -> str:
         password = password or self.passwords[user]
         port = self.nodes[node].server.port if self.nodes else 0
-        return f"nats://{user}:{password}@127.0.0.1:{port}"
+        return f"tls://{user}:{password}@127.0.0.1:{port}"
 
     def node_environment(self, index: int, cluster_ports: list[int]) -> dict[str, str]:
         statefulset = named("StatefulSet", "nats")
@@ -230,7 +271,11 @@ class NatsCluster:
         return NatsNode(
             index,
             configured_server(
-                home, cluster_ports[index], self.node_environment(index, cluster_ports), self.tls
+                home,
+                cluster_ports[index],
+                self.node_environment(index, cluster_ports),
+                self.tls,
+                self.server_tls,
             ),
             cluster_ports[index],
             home,
@@ -265,7 +310,7 @@ class NatsCluster:
 
 # What the ConfigMap's nats.conf sets that this machine must set differently, each line
 # present exactly once (a change to the manifest that this does not know fails here).
-def local_config(config: str, home: Path, cluster_port: int, tls: Path) -> str:
+def local_config(config: str, home: Path, cluster_port: int, tls: Path, server_tls: Path) -> str:
     replacements = {
         "pid_file: /var/run/nats/nats.pid": f"pid_file: {home / 'nats.pid'}",
         # EmbeddedNats's --store_dir sets it; the server refuses it twice.
@@ -274,6 +319,8 @@ def local_config(config: str, home: Path, cluster_port: int, tls: Path) -> str:
         "cert_file: /etc/nats-tls/tls.crt": f"cert_file: {tls / 'tls.crt'}",
         "key_file: /etc/nats-tls/tls.key": f"key_file: {tls / 'tls.key'}",
         "ca_file: /etc/nats-tls/ca.crt": f"ca_file: {tls / 'ca.crt'}",
+        "cert_file: /etc/nats-server-tls/tls.crt": f"cert_file: {server_tls / 'tls.crt'}",
+        "key_file: /etc/nats-server-tls/tls.key": f"key_file: {server_tls / 'tls.key'}",
     }
     for line, replacement in replacements.items():
         assert config.count(line) == 1, f"nats.conf: expected {line!r} once"
@@ -281,81 +328,43 @@ def local_config(config: str, home: Path, cluster_port: int, tls: Path) -> str:
     return config
 
 
-def openssl(*args: str, cwd: Path) -> None:
-    found = shutil.which("openssl")
-    if found is None:
-        pytest.skip("openssl is not installed: no certificates for the NATS routes")
-    subprocess.run([found, *args], cwd=cwd, check=True, capture_output=True)
-
-
 def route_certificates(directory: Path) -> Path:
     """What cert-manager puts in the route Secret (ca.crt, tls.crt, tls.key): a CA of its
     own, and a certificate for the names of the rendered Certificate, and 127.0.0.1 where
     the routes point on this machine."""
-    directory.mkdir(parents=True, exist_ok=True)
     names = named("Certificate", "nats-routes")["spec"]["dnsNames"]
-    alternatives = ",".join([*(f"DNS:{n}" for n in names), "IP:127.0.0.1"])
-    (directory / "ext.cnf").write_text(
-        f"subjectAltName={alternatives}\nextendedKeyUsage=serverAuth,clientAuth\n"
+    return issue(
+        certificate_authority(directory), directory, common_name="nats-routes", dns_names=names
     )
-    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl(
-        "req",
-        "-x509",
-        *curve,
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=agora-nats-ca",
-        cwd=directory,
+
+
+def server_certificates(directory: Path, ca: Path) -> Path:
+    """What cert-manager puts in the client port's Secret: the certificate the nodes present
+    to clients, signed by the routes' CA (the namespace's), for the names of the rendered
+    Certificate and 127.0.0.1, where the clients connect on this machine."""
+    certificate = named("Certificate", "nats-server")["spec"]
+    return issue(
+        directory,
+        ca,
+        common_name="nats-server",
+        dns_names=certificate["dnsNames"],
+        usages=("serverAuth",),
     )
-    openssl(
-        "req",
-        *curve,
-        "-keyout",
-        "tls.key",
-        "-out",
-        "tls.csr",
-        "-subj",
-        "/CN=nats-routes",
-        cwd=directory,
-    )
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "tls.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "tls.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        cwd=directory,
-    )
-    return directory
 
 
 def configured_server(
-    home: Path, cluster_port: int, env: Mapping[str, str], tls: Path
+    home: Path, cluster_port: int, env: Mapping[str, str], tls: Path, server_tls: Path
 ) -> EmbeddedNats:
     """A node from the rendered ConfigMap: its files in ``home``, the route certificates from
-    ``tls``; client and monitoring ports (and the server name) from EmbeddedNats's flags,
-    which win over the file."""
+    ``tls``, the client port's from ``server_tls``; client and monitoring ports (and the
+    server name) from EmbeddedNats's flags, which win over the file."""
     home.mkdir(parents=True, exist_ok=True)
     files = named("ConfigMap", "nats-config")["data"]
     for filename, text in files.items():
         (home / filename).write_text(text)
-    (home / "nats.conf").write_text(local_config(files["nats.conf"], home, cluster_port, tls))
+    (home / "nats.conf").write_text(
+        local_config(files["nats.conf"], home, cluster_port, tls, server_tls)
+    )
     server = EmbeddedNats(
         home / "jetstream",
         monitor_port=free_port(),

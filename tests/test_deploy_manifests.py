@@ -358,8 +358,9 @@ def test_postgres_is_reached_through_the_pooler_and_backed_up() -> None:
 def test_every_stream_is_backed_up_every_night_by_a_user_allowed_to() -> None:
     (backup,) = rendered.of_kind("CronJob")
     container = rendered.pod_spec(backup)["spec"]["containers"][0]
-    assert "nats stream backup" in container["args"][0]
-    (url,) = [v for v in container["env"] if v["name"] == "NATS_URL"]
+    assert container["image"].rpartition(":")[0] == "registry.example.org/agora"
+    assert "agora streams backup" in container["args"][0]
+    (url,) = [v for v in container["env"] if v["name"] == "AGORA_NATS_URL"]
     assert url["valueFrom"]["secretKeyRef"]["name"] == "agora-nats-admin"
 
 
@@ -379,3 +380,110 @@ def test_a_rolling_update_keeps_the_old_pods_until_the_new_ones_are_ready(
     # Time for a new release to build its read models from the log before Kubernetes calls
     # the rollout stuck.
     assert deployment["spec"]["progressDeadlineSeconds"] >= 1800
+
+
+# -- TLS on NATS's client port --------------------------------------------------------------
+
+# Where each image that connects to NATS reads the CA of its client port from (another image,
+# the nats CLI's say, reads NATS_CA).
+CA_VARIABLES = {"agora": "AGORA_NATS_TLS_CA_FILE"}
+IMAGE_REGISTRY = "registry.example.org/"  # the production overlay's, for Agora's image
+
+
+def connects_to_nats(container: dict[str, Any]) -> bool:
+    return any(
+        (reference := variable.get("valueFrom", {}).get("secretKeyRef"))
+        and reference["name"].startswith("agora-nats-")
+        and reference["key"] == "url"
+        for variable in container.get("env", [])
+    )
+
+
+def nats_clients() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    return [
+        (f"{pod}/{container['name']}", spec, container)
+        for pod, spec in rendered_pods()
+        for container in spec.get("initContainers", []) + spec["containers"]
+        if connects_to_nats(container)
+    ]
+
+
+def stub_secret_values() -> dict[str, dict[str, str]]:
+    values: dict[str, dict[str, str]] = {}
+    for name, key in rendered.secret_references():
+        values.setdefault(name, {})[key] = f"{name}-{key}"
+    return values
+
+
+def test_the_nats_connecting_pods_are_found() -> None:
+    pods = {name.rsplit("/", 1)[0] for name, _, _ in nats_clients()}
+    assert {"Job/agora-streams-init", "CronJob/agora-stream-backup"} <= pods
+    assert {f"Deployment/{d['metadata']['name']}" for d in rendered.service_deployments()} <= pods
+
+
+@pytest.mark.parametrize(
+    ("container_name", "spec", "container"), nats_clients(), ids=[c[0] for c in nats_clients()]
+)
+def test_every_nats_client_mounts_the_client_ports_ca_and_names_it(
+    container_name: str, spec: dict[str, Any], container: dict[str, Any]
+) -> None:
+    """Its CA variable leads, through a volume it mounts, to `ca.crt` of the client port's
+    Secret, and to nothing else of that Secret (not its key)."""
+    image = container["image"].rpartition(":")[0].removeprefix(IMAGE_REGISTRY)
+    assert image in CA_VARIABLES, f"{container_name}: which variable names the CA for {image}?"
+    variable = CA_VARIABLES[image]
+    variables = rendered.environment(container, stub_secret_values())
+    assert variable in variables, f"{container_name} does not set {variable}"
+    local = Path("/cert-manager/nats-server-tls")
+    files = rendered.mounted(spec, container, variables, {"nats-server-tls": local})
+    assert files[variable] == str(local / "ca.crt"), (container_name, variables[variable])
+    for volume in spec["volumes"]:
+        if volume.get("secret", {}).get("secretName") == "nats-server-tls":
+            assert volume["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+
+
+def test_the_client_ports_certificate_names_the_service_in_its_namespace_and_every_node() -> None:
+    certificate = rendered.named("Certificate", "nats-server")
+    namespace = certificate["metadata"]["namespace"]
+    names = set(certificate["spec"]["dnsNames"])
+    service = rendered.named("Service", "nats")["metadata"]["name"]
+    assert {
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+    } <= names
+    statefulset = rendered.named("StatefulSet", "nats")
+    headless = statefulset["spec"]["serviceName"]
+    for index in range(int(statefulset["spec"]["replicas"])):
+        assert f"nats-{index}.{headless}" in names
+    assert f"*.{headless}.{namespace}.svc.cluster.local" in names
+    # Signed by the namespace's CA, the one the clients' ca.crt is.
+    assert certificate["spec"]["issuerRef"] == {"name": "agora-nats-ca", "kind": "Issuer"}
+    assert certificate["spec"]["secretName"] == "nats-server-tls"
+
+
+def test_the_nats_nodes_serve_clients_with_the_certificates_secret() -> None:
+    conf = rendered.named("ConfigMap", "nats-config")["data"]["nats.conf"]
+    # The top-level tls block (the client port's; the routes' is inside `cluster`).
+    top_level = conf.split("cluster {")[0]
+    block = [line.strip() for line in top_level.split("tls {")[1].split("}")[0].splitlines()]
+    spec = rendered.pod_spec(rendered.named("StatefulSet", "nats"))["spec"]
+    (container,) = [c for c in spec["containers"] if c["name"] == "nats"]
+    files = {
+        "CERT": next(line for line in block if line.startswith("cert_file:")).split()[1],
+        "KEY": next(line for line in block if line.startswith("key_file:")).split()[1],
+    }
+    local = Path("/cert-manager/nats-server-tls")
+    mapped = rendered.mounted(spec, container, files, {"nats-server-tls": local})
+    assert mapped == {"CERT": str(local / "tls.crt"), "KEY": str(local / "tls.key")}
+    # Passwords stay the authentication: no client certificates are asked for.
+    assert not [line for line in block if line.startswith(("verify", "ca_file"))]
+
+
+def test_the_nats_urls_the_runbook_tells_to_create_are_tls() -> None:
+    overlay = (DEPLOY / "overlays" / "production" / "kustomization.yaml").read_text()
+    urls = [word for word in overlay.split() if "url=" in word and "@nats:" in word]
+    assert urls and all(url.split("url=", 1)[1].startswith("tls://") for url in urls), urls
+    config = yaml.safe_load((DEPLOY / "base" / "kustomization.yaml").read_text())
+    assert "AGORA_NATS_URL=tls://nats:4222" in config["configMapGenerator"][0]["literals"]

@@ -1,8 +1,9 @@
 """Production as Kubernetes runs it, on this machine: the NATS StatefulSet's three nodes from
 their rendered ConfigMap, the streams Job, then every service Deployment with exactly the
-environment its manifest gives it (Secrets stubbed, the HTTP port moved to a free one), each
-until its /readyz answers 200. Then what the cluster must hold against: a node without the
-route password, and its stream leader killed while commands are being answered."""
+environment its manifest gives it (Secrets stubbed, cert-manager's certificates made here, the
+HTTP port moved to a free one), each until its /readyz answers 200, over TLS. Then what the
+cluster must hold against: a client that does not trust its CA or speaks no TLS, a node
+without the route password, and its stream leader killed while commands are being answered."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncio
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import uuid
@@ -22,12 +24,18 @@ import nats
 import nats.errors
 import pytest
 from nats.aio.client import Client as NATS
+from nats.js.api import RawStreamMsg
+from nats.js.client import JetStreamContext
+from nats.js.errors import ServiceUnavailableError
 
+from agora_events.connection import NatsUnavailable, connect
 from agora_events.nats_server import EmbeddedNats, free_port
+from agora_events.testing.certificates import certificate_authority
 from tests.rendered import (
     NatsCluster,
     configured_server,
     environment,
+    mounted,
     named,
     nats_cluster,
     pod_spec,
@@ -80,6 +88,16 @@ def command(container: dict[str, Any]) -> list[str]:
     return [str(Path(sys.executable).parent / args[0]), *args[1:]]
 
 
+def pod_environment(
+    workload: dict[str, Any], values: dict[str, dict[str, str]], cluster: NatsCluster
+) -> dict[str, str]:
+    """The first container's environment, its paths into the Secret volumes it mounts (the
+    NATS CA) leading to cert-manager's files as this machine has them."""
+    spec = pod_spec(workload)["spec"]
+    container = spec["containers"][0]
+    return mounted(spec, container, environment(container, values), cluster.secret_files())
+
+
 def process_environment(variables: dict[str, str]) -> dict[str, str]:
     """Exactly the pod's variables; PATH only so the interpreter finds its tools."""
     return {"PATH": os.environ.get("PATH", ""), **variables}
@@ -92,7 +110,7 @@ def streams_job(cluster: NatsCluster) -> None:
     fresh cluster on busy cores can time out the first stream requests)."""
     job = named("Job", "agora-streams-init")
     container = pod_spec(job)["spec"]["containers"][0]
-    variables = environment(container, stub_secrets(cluster, {}))
+    variables = pod_environment(job, stub_secrets(cluster, {}), cluster)
     attempts = []
     for _ in range(int(job["spec"].get("backoffLimit", 6)) + 1):
         done = subprocess.run(
@@ -149,10 +167,10 @@ def service_name(deployment: dict[str, Any]) -> str:
 
 
 def start_service(
-    deployment: dict[str, Any], values: dict[str, dict[str, str]], home: Path
+    deployment: dict[str, Any], values: dict[str, dict[str, str]], cluster: NatsCluster, home: Path
 ) -> ServiceProcess:
     container = pod_spec(deployment)["spec"]["containers"][0]
-    variables = environment(container, values)
+    variables = pod_environment(deployment, values, cluster)
     # The one change to the manifest's environment: many pods' port 8080 on one machine.
     (port_variable,) = [name for name in variables if name.endswith("_HTTP_PORT")]
     variables[port_variable] = str(free_port())
@@ -202,7 +220,9 @@ def started(
     cluster: NatsCluster, streams_job: None, databases: dict[str, str], tmp_path: Path
 ) -> Iterator[dict[str, ServiceProcess]]:
     values = stub_secrets(cluster, databases)
-    processes = {service_name(d): start_service(d, values, tmp_path) for d in service_deployments()}
+    processes = {
+        service_name(d): start_service(d, values, cluster, tmp_path) for d in service_deployments()
+    }
     try:
         yield processes
     finally:
@@ -211,11 +231,17 @@ def started(
 
 
 def test_every_service_reaches_ready_with_its_manifests_environment(
-    started: dict[str, ServiceProcess],
+    cluster: NatsCluster, started: dict[str, ServiceProcess]
 ) -> None:
     assert started, "no service Deployment found in the rendered manifests"
     for process in started.values():
         until(process.ready, within=READY_WITHIN, what=f"{process.name} /readyz 200")
+    # Every connection of theirs is TLS, begun before the server's INFO.
+    connections = cluster.nodes[0].monitor("/connz?limit=1024")["connections"]
+    names = {c.get("name", "") for c in connections}
+    assert {f"agora-{name}" for name in started} <= names, names
+    for connection in connections:
+        assert connection.get("tls_version") and connection.get("tls_first"), connection
     for process in started.values():
         # The Job made the streams as the services would have: nothing differs, every start.
         assert "stream drift" not in process.log, process.log
@@ -243,7 +269,7 @@ def test_a_variable_missing_from_the_manifest_stops_the_start_naming_it_showing_
         cluster,
         {service_name(d): f"sqlite+aiosqlite:///{tmp_path}/db" for d in service_deployments()},
     )
-    variables = environment(container, values)
+    variables = pod_environment(deployment, values, cluster)
     assert variable in variables, f"the {service} manifest no longer sets {variable}"
     del variables[variable]
     done = subprocess.run(
@@ -317,7 +343,12 @@ def test_the_stream_leader_killed_under_load_loses_no_acknowledged_command(
 
 async def kill_the_leader_under_load(cluster: NatsCluster, registration: ServiceProcess) -> None:
     admin_urls = [cluster.client_url("admin", node=n.index) for n in cluster.nodes]
-    admin = await nats.connect(servers=admin_urls, max_reconnect_attempts=-1)
+    admin = await nats.connect(
+        servers=admin_urls,
+        max_reconnect_attempts=-1,
+        tls=cluster.client_tls(),
+        tls_handshake_first=True,
+    )
     # The service is connected to the first node (a Service in front of them in
     # Kubernetes): the leader to kill is another one.
     first = f"agora-{cluster.nodes[0].server.port}"
@@ -354,7 +385,7 @@ async def kill_the_leader_under_load(cluster: NatsCluster, registration: Service
         assert await stream_leader(admin, "REGISTRATION") != f"agora-{leader.server.port}"
         js = admin.jetstream()
         for participant_id, sequence in acknowledged.items():
-            stored = await js.get_msg("REGISTRATION", seq=sequence)
+            stored = await stored_message(js, "REGISTRATION", sequence)
             assert participant_id in str(stored.subject), (participant_id, sequence, stored.subject)
     finally:
         stop.set()
@@ -377,6 +408,22 @@ async def until_leader(admin: NATS, wanted: Any, what: str, within: float = 60.0
         await asyncio.sleep(0.1)
 
 
+async def stored_message(
+    js: JetStreamContext, stream: str, sequence: int, within: float = 60.0
+) -> RawStreamMsg:
+    """The stored message, asked again while the cluster answers "temporarily unavailable"
+    or not at all (a node just killed, a leader being elected): transient by definition."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        try:
+            return await js.get_msg(stream, seq=sequence)
+        except (ServiceUnavailableError, nats.errors.TimeoutError):
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.1)  # the election: nothing to wait on but the answer
+
+
 async def until_async(condition: Any, what: str, within: float = 120.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
@@ -384,6 +431,52 @@ async def until_async(condition: Any, what: str, within: float = 120.0) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"not within {within:g} s: {what}")
         await asyncio.sleep(0.1)
+
+
+# -- the client port -------------------------------------------------------------------------
+
+
+async def test_a_client_that_does_not_trust_the_namespaces_ca_fails_the_handshake(
+    cluster: NatsCluster, tmp_path: Path
+) -> None:
+    stranger = certificate_authority(tmp_path / "other-ca")
+    with pytest.raises(NatsUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        await connect(
+            cluster.client_url("subscriber"),
+            name="stranger",
+            tls_ca_file=stranger / "ca.crt",
+            timeout=1,
+        )
+
+
+async def test_a_client_that_trusts_the_namespaces_ca_connects(cluster: NatsCluster) -> None:
+    """The control for the one above and the one below: the same user, over TLS."""
+    nc = await connect(
+        cluster.client_url("subscriber"),
+        name="subscriber",
+        tls_ca_file=cluster.server_tls / "ca.crt",
+        timeout=5,
+    )
+    try:
+        assert nc.is_connected
+    finally:
+        await nc.close()
+
+
+def test_a_plain_tcp_client_is_refused_before_it_can_log_in(cluster: NatsCluster) -> None:
+    """A client that sends its CONNECT (and password) in clear is told TLS is required and
+    gets no PONG: nothing is served without TLS."""
+    password = cluster.passwords["subscriber"]
+    connect_line = json.dumps({"user": "subscriber", "pass": password, "verbose": False})
+    port = cluster.nodes[0].server.port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
+        reader = plain.makefile("rb")
+        info = reader.readline()  # after handshake_first's wait for a TLS client hello
+        assert info.startswith(b"INFO "), info
+        assert json.loads(info[5:])["tls_required"] is True
+        plain.sendall(f"CONNECT {connect_line}\r\nPING\r\n".encode())
+        answer = reader.read()  # until the server closes the connection
+    assert b"PONG" not in answer, answer
 
 
 # -- the route port --------------------------------------------------------------------------
@@ -400,7 +493,7 @@ def intruder(
         for node in cluster.nodes:
             env[f"NATS_ROUTE_{node.index}"] = f"nats://127.0.0.1:{node.cluster_port}"
     tls = cluster.tls if certificate else route_certificates(home / "own-tls")
-    return configured_server(home, free_port(), env, tls)
+    return configured_server(home, free_port(), env, tls, cluster.server_tls)
 
 
 def refused(server: EmbeddedNats, cluster: NatsCluster, evidence: tuple[str, ...]) -> None:

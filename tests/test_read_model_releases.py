@@ -111,6 +111,11 @@ async def test_the_old_release_serves_while_the_new_one_builds_beside_it(
                 # Meanwhile the old release is untouched: same tables, same answer, ready.
                 assert (await old_api.get("/editions")).json() == editions
                 assert await old_ready()
+                # Each release's replicas record their use of its schema (agora read-models).
+                for runtime in (old, new):
+                    async with runtime.db.session() as session:
+                        seen = await session.execute(text("SELECT stopped_at FROM agora_replicas"))
+                        assert seen.all() == [(None,)]
 
                 held.set()
 

@@ -35,7 +35,7 @@ def _modules() -> list[ModuleType]:
         mail_cmd,
     ]
     # Admin tools that arrive with the projection runner register the same way.
-    for name in ("replay", "dead_letters"):
+    for name in ("replay", "dead_letters", "read_models_cmd"):
         with contextlib.suppress(ImportError):
             modules.append(importlib.import_module(f"agora_cli.{name}"))
     return modules

@@ -1,4 +1,5 @@
-"""``agora streams init|update|info``: create the context streams, add their feed, show them."""
+"""``agora streams init|update|info|backup|restore``: create the context streams, add their
+feed, show them, back them up and restore them (``backup_cmd``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from agora_events.streams import (
     ensure_streams,
 )
 
-from . import foreign_cmd
+from . import backup_cmd, foreign_cmd
 from .nats_cli import add_nats_url, connect_or_report, not_the_platform, whose_server
 
 
@@ -52,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     info = actions.add_parser("info", help="show each stream's subjects, messages and sequences")
     info.set_defaults(handler=lambda args: asyncio.run(_info(args.nats_url)))
     foreign_cmd.add_to(actions)
+    backup_cmd.add_to(actions)
 
 
 async def _init(url: str, replicas: int) -> int:

@@ -237,7 +237,13 @@ class CommandHandler(Generic[S, C]):
         raise ConcurrencyError(scope, self._max_attempts)
 
     async def _catch_up(self, scope: str, entry: ScopeState[S]) -> ScopeState[S]:
-        records = await self._store.read(scope, after=entry.last_sequence)
+        records = None
+        if entry.last_sequence == 0:
+            # Nothing known of the scope: one cheap request answers for an aggregate whose
+            # events this handler's appends numbered (``EventStore.read_aggregate``).
+            records = await self._store.read_aggregate(scope)
+        if records is None:
+            records = await self._store.read(scope, after=entry.last_sequence)
         entry = entry.advance(
             self._decider,
             [

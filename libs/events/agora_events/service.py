@@ -49,7 +49,7 @@ from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from .connection import NatsUnavailable, connect, reactor_broker, redacted
 from .contracts import load_all
@@ -59,6 +59,7 @@ from .metrics import PROJECTION_LAG, REACTOR_LAG
 from .openapi import install_docs
 from .projections import Projection
 from .projections.database import ReadModelDatabase
+from .projections.heartbeat import Heartbeat
 from .projections.releases import read_model_schema
 from .projections.runner import Lag, ProjectionRunner
 from .reactor import Reactor
@@ -389,6 +390,7 @@ async def running(
                 name=definition.process_name,
                 persistent=True,
                 timeout=settings.nats_connect_timeout,
+                tls_ca_file=settings.nats_tls_ca_file,
             )
             stack.push_async_callback(_bounded, "nats", lambda: _close(nc))
         if definition.own_stream:
@@ -403,6 +405,10 @@ async def running(
         )
         db = ReadModelDatabase(settings.database_url, schema=schema)
         stack.push_async_callback(_bounded, "database", db.dispose)
+        # PostgreSQL: this replica uses these read models, so no prune drops them.
+        heartbeat = Heartbeat(db)
+        await heartbeat.start()
+        stack.push_async_callback(_bounded, "heartbeat", heartbeat.stop)
         prepared = await db.prepare(projections)
         # Built from zero at this start (a new release's schema, a changed projection): not
         # served until caught up with the log.
@@ -447,7 +453,11 @@ async def _start_reactors(
     db: ReadModelDatabase | None = None,
     runner: ProjectionRunner | None = None,
 ) -> tuple[NatsBroker | None, tuple[Reactor, ...]]:
-    broker = reactor_broker(settings.nats_url, name=f"{definition.process_name}-reactors")
+    broker = reactor_broker(
+        settings.nats_url,
+        name=f"{definition.process_name}-reactors",
+        tls_ca_file=settings.nats_tls_ca_file,
+    )
     parts = ReactorParts(broker, store, commands, settings, db=db, runner=runner)
     reactors = tuple(definition.reactors(parts))
     if not reactors:
@@ -498,6 +508,19 @@ async def reader(rt: RuntimeOf, after: After = None) -> AsyncIterator[AsyncSessi
 
 
 Reader = Annotated[AsyncSession, Depends(reader)]
+
+
+async def read_connection(rt: RuntimeOf, after: After = None) -> AsyncIterator[AsyncConnection]:
+    """``reader`` without the ORM session: a Core connection, for a hot query that needs
+    only ``execute`` (its statements run in one read transaction all the same)."""
+    await rt.refuse_while_building()
+    if after is not None:
+        await rt.wait_for(after)
+    async with rt.db.connect() as db:
+        yield db
+
+
+ReadConnection = Annotated[AsyncConnection, Depends(read_connection)]
 
 
 def commands_of(kind: type[U]) -> Callable[[Request], Awaitable[U]]:
@@ -551,6 +574,11 @@ def application(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own OpenTelemetry (on as soon as a TracerProvider is set) would add a
+        # second SERVER span per request beside TraceMiddleware's, a span per dependency,
+        # endpoint and serialisation, and metrics: about a fifth of the event loop's CPU per
+        # request (bench/bench_http.py). TraceMiddleware makes the one SERVER span.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = definition.context
     app.state.settings = settings
@@ -727,6 +755,7 @@ async def commands_on_nats(
         settings.nats_url,
         name=f"{definition.process_name}-task",
         timeout=settings.nats_connect_timeout,
+        tls_ca_file=settings.nats_tls_ca_file,
     )
     try:
         await ensure_own_stream(nc, definition.context, settings.stream_replicas)
@@ -790,6 +819,7 @@ def _settings_errors(exc: ValidationError) -> str:
 __all__ = [
     "Health",
     "ReactorParts",
+    "ReadConnection",
     "Reader",
     "Readiness",
     "Runtime",

@@ -2,15 +2,19 @@
 
 Each service subclasses ``ServiceSettings`` with its own prefix (``AGORA_AGENDA_``…); the
 NATS URL and the run mode may also come from the platform-wide ``AGORA_NATS_URL`` and
-``AGORA_ENV``. Outside local mode the well-known local organiser token is refused.
+``AGORA_ENV``, and the CA for TLS to NATS from ``AGORA_NATS_TLS_CA_FILE``. Outside local
+mode the well-known local organiser token is refused.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .connection import TLS_CA_FILE_VARIABLE, tls_context
 
 LOCAL_ORGANISER_TOKEN = "local-organiser-token"
 PRODUCTION_STREAM_REPLICAS = 3
@@ -49,6 +53,12 @@ class ServiceSettings(BaseSettings):
     nats_connect_timeout: float = Field(
         default=5.0, gt=0, description="seconds the first connection to NATS may take"
     )
+    nats_tls_ca_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices(TLS_CA_FILE_VARIABLE, "nats_tls_ca_file"),
+        description="a CA bundle (PEM): connect to NATS over TLS, verifying the server against "
+        "it (default: no TLS)",
+    )
     public_url: str | None = Field(
         default=None,
         description="the base URL subscribers reach this service's HTTP API at; "
@@ -71,6 +81,13 @@ class ServiceSettings(BaseSettings):
         description="HTTP requests in progress at once; the next one is answered 503 with "
         "Retry-After instead of queueing behind them (0: no limit)",
     )
+
+    @field_validator("nats_tls_ca_file")
+    @classmethod
+    def _readable_ca(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            tls_context(value)  # at start, not at the first connection
+        return value
 
     @property
     def base_url(self) -> str:

@@ -4,7 +4,8 @@
 with ``Nats-Expected-Last-Subject-Sequence`` and
 ``Nats-Expected-Last-Subject-Sequence-Subject``. A command that yields several events is
 published as one JetStream atomic batch (server >= 2.12): all of its events are stored or
-none. ``read`` uses batched direct gets, one request per thousand events.
+none. ``read`` uses batched direct gets, one request per thousand events, answered on the
+store's one long-lived reply subscription (no subscription made and dropped per read).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from nats.aio.client import Client as NATS
 from opentelemetry.trace import Span
 
 from .catalogue import DomainEvent, EventRegistry, catalogue
-from .direct_get import LogUnreadable, stored_messages
+from .direct_get import REPLY_HEADERS, StoredMessage
 from .envelope import Envelope
 from .foreign import FOREIGN_ERRORS, ForeignMessage, ForeignReport, foreign_message
 from .streams import stream_for_subject
@@ -79,6 +80,16 @@ class NoStream(AppendRejected):
 
 class _NoResponders(Exception):
     """The server's answer when no subscription (no stream) takes a published message."""
+
+
+@dataclass(slots=True)
+class _Reading:
+    """One batched direct get in progress: the messages answered so far, and the status
+    message that closes the batch (``204``, or the refusal)."""
+
+    closed: asyncio.Future[Any]
+    deadline: float
+    messages: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +196,7 @@ class EventStore:
         self._ack_prefix: str | None = None
         self._ack_subscription: Any = None
         self._acks: dict[str, tuple[asyncio.Future[bytes], float]] = {}
+        self._readings: dict[str, _Reading] = {}
         self._expiry_sweep: asyncio.TimerHandle | None = None
         self._ack_tokens = itertools.count(1)
         self._batch_slots = asyncio.Semaphore(BATCHES_IN_FLIGHT_PER_PROCESS)
@@ -339,7 +351,16 @@ class EventStore:
 
     async def _on_ack(self, message: Any) -> None:
         pending = self._acks.pop(message.subject, None)
-        if pending is None or pending[0].done():
+        if pending is None:
+            reading = self._readings.get(message.subject)
+            if reading is not None and not reading.closed.done():
+                headers = message.headers
+                if headers and "Status" in headers:
+                    reading.closed.set_result(message)
+                else:
+                    reading.messages.append(message)
+            return
+        if pending[0].done():
             return
         if not message.data and (message.headers or {}).get("Status") == NO_RESPONDERS:
             pending[0].set_exception(_NoResponders())
@@ -353,8 +374,12 @@ class EventStore:
         for waiter, deadline in self._acks.values():
             if deadline <= now and not waiter.done():
                 waiter.set_exception(TimeoutError())
+        for reading in self._readings.values():
+            if reading.deadline <= now and not reading.closed.done():
+                reading.closed.set_exception(TimeoutError())
+        waiting = self._acks or self._readings
         self._expiry_sweep = (
-            loop.call_later(EXPIRY_SWEEP_SECONDS, self._expire_overdue) if self._acks else None
+            loop.call_later(EXPIRY_SWEEP_SECONDS, self._expire_overdue) if waiting else None
         )
 
     async def _request(
@@ -410,35 +435,122 @@ class EventStore:
         A message that is not an Agora event is stepped over and reported, never decoded
         into the history; a log that cannot be read raises ``StoreError``."""
         stream = stream_for_subject(subject_filter)
-        messages = stored_messages(
-            self._nc,
-            stream,
-            subject_filter=subject_filter,
-            first=after + 1,
-            up_to=up_to,
-            batch=batch,
-            timeout=self._timeout,
-        )
         records = History()
         decode = self._registry.decode
-        try:
-            async for message in messages:
+        start = after + 1
+        while up_to is None or start <= up_to:
+            messages, closing = await self._direct_get(
+                stream, {"seq": start, "batch": batch, "next_by_subj": subject_filter}
+            )
+            status = closing.get("Status")
+            if status == "404":
+                break  # nothing at or after ``start``
+            if status == NO_RESPONDERS:
+                raise StoreError(f"no stream {stream} answers (`agora streams info` lists them)")
+            if status != "204":
+                raise StoreError(
+                    f"reading {stream} failed: {status} {closing.get('Description', '')}"
+                )
+            last_seen = None
+            for message in messages:
+                headers = message.headers
+                last_seen = sequence = int(headers["Nats-Sequence"])
+                if up_to is not None and sequence > up_to:
+                    continue
                 try:
-                    envelope = Envelope.from_headers(message.headers, message.data)
+                    # The direct get's own headers (Nats-*) are no CloudEvents attribute.
+                    envelope = Envelope.from_headers(headers, message.data)
                     event = decode(envelope.type, envelope.data)
                 except FOREIGN_ERRORS as exc:
                     # Not an Agora event (a stray publish, a body the model refuses): step
                     # over it, say so, and remember it was read, for the scope's sequence.
-                    foreign = foreign_message(stream, message, exc)
+                    foreign = foreign_message(stream, _stored(headers, message.data), exc)
                     self._report_foreign(foreign)
                     records.foreign.append(foreign)
                     continue
-                records.append(RecordedEvent(message.sequence, message.subject, envelope, event))
-        except LogUnreadable as exc:
-            raise StoreError(str(exc)) from exc
-        finally:
-            await messages.aclose()
+                records.append(RecordedEvent(sequence, headers["Nats-Subject"], envelope, event))
+            if last_seen is None or int(closing.get("Nats-Num-Pending", "0")) == 0:
+                break
+            start = last_seen + 1
         return records
+
+    async def read_aggregate(self, scope: str) -> History | None:
+        """The whole history of one aggregate, ``scope`` being ``<context>.<aggregate>.<id>.*``,
+        from the last message of each of its subjects (one request), when those prove to be
+        all of it; None when they do not (then ``read`` it).
+
+        Why: with a wildcard filter, the server finds "nothing more" by scanning the stream
+        after the aggregate's events, so reading an old aggregate costs it time in proportion
+        to everything stored since (measured: 0.2 ms for the newest aggregates of a 20,000
+        message stream, 1.8 ms for the oldest). The last message per subject it finds from
+        its subject index, whatever the age.
+
+        The proof: every event appended under a scope's expectation carries its 1-based
+        position among its aggregate's events (``ce-aggregateversion``), and the last of
+        them is the last message of its subject. When the messages found are Agora events
+        whose versions are exactly 1…k, k of them, the aggregate has k events: its last one,
+        version N, is among them, so N ≤ k. Anything else (a foreign message, an event
+        without a version, a gap, a scope of several aggregates) answers None. Only for
+        scopes whose every writer appends with an expectation, as command handlers do."""
+        head = scope[:-2]
+        if not scope.endswith(".*") or "*" in head or ">" in head:
+            return None
+        stream = stream_for_subject(scope)
+        messages, closing = await self._direct_get(
+            stream, {"multi_last": [scope], "batch": MAX_BATCH}
+        )
+        if closing.get("Status") != "204" or len(messages) >= MAX_BATCH:
+            return None
+        decode = self._registry.decode
+        found: list[tuple[int, int, RecordedEvent]] = []  # sequence, version, event
+        for message in messages:
+            headers = message.headers
+            subject = headers.get("Nats-Subject", "")
+            if aggregate_of(subject) != head:
+                return None  # not what was asked for (a server that ignored ``multi_last``)
+            try:
+                envelope = Envelope.from_headers(headers, message.data)
+                event = decode(envelope.type, envelope.data)
+            except FOREIGN_ERRORS:
+                return None  # ``read`` steps over it and reports it
+            version = envelope.aggregateversion
+            if version is None:
+                return None
+            sequence = int(headers["Nats-Sequence"])
+            record = RecordedEvent(sequence, subject, envelope, event)
+            found.append((sequence, version, record))
+        found.sort(key=lambda item: item[0])
+        versions = [version for _, version, _ in found]
+        if sorted(versions) != list(range(1, len(found) + 1)) or (
+            found and versions[-1] != len(found)
+        ):
+            return None
+        history = History()
+        history.extend(record for _, _, record in found)
+        return history
+
+    async def _direct_get(
+        self, stream: str, request: dict[str, Any]
+    ) -> tuple[list[Any], Mapping[str, str]]:
+        """One batched direct get, answered on the store's reply subscription: the messages
+        and the headers of the status message that closed the batch."""
+        prefix = self._ack_prefix or await self._ensure_ack_inbox()
+        reply_to = f"{prefix}{next(self._ack_tokens)}"
+        loop = asyncio.get_running_loop()
+        reading = _Reading(loop.create_future(), loop.time() + self._timeout)
+        self._readings[reply_to] = reading
+        if self._expiry_sweep is None:
+            self._expiry_sweep = loop.call_later(EXPIRY_SWEEP_SECONDS, self._expire_overdue)
+        try:
+            await self._nc.publish(
+                f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=reply_to
+            )
+            closing = await reading.closed
+        except TimeoutError as exc:
+            raise StoreError(f"{stream} did not answer a read in time") from exc
+        finally:
+            self._readings.pop(reply_to, None)
+        return reading.messages, closing.headers
 
 
 _NO_METADATA = Metadata()
@@ -465,6 +577,16 @@ def _parse_ack(data: bytes) -> dict[str, Any]:
         return {"seq": int(plain[1])}  # a third of json.loads's time, on every append
     parsed: dict[str, Any] = json.loads(data)
     return parsed
+
+
+def _stored(headers: Mapping[str, str], data: bytes) -> StoredMessage:
+    return StoredMessage(
+        sequence=int(headers["Nats-Sequence"]),
+        subject=headers["Nats-Subject"],
+        time=headers["Nats-Time-Stamp"],
+        headers={k: v for k, v in headers.items() if k not in REPLY_HEADERS},
+        data=data,
+    )
 
 
 def _traced(metadata: Metadata, span: Span) -> Metadata:

@@ -100,21 +100,46 @@ class ScopeLocks:
     """One asyncio lock per consistency scope, dropped when nobody waits for it."""
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._locks: dict[str, _Held] = {}
+
+    async def acquire(self, scope: str) -> None:
+        """Wait for ``scope``'s lock; ``release`` it after. Plain calls, not a context
+        manager: an async generator per command shows on the path of every command."""
+        held = self._locks.get(scope)
+        if held is None:
+            held = self._locks[scope] = _Held()
+        held.users += 1
+        try:
+            await held.lock.acquire()
+        except BaseException:
+            self._leave(scope, held)
+            raise
+
+    def release(self, scope: str) -> None:
+        held = self._locks[scope]
+        held.lock.release()
+        self._leave(scope, held)
+
+    def _leave(self, scope: str, held: _Held) -> None:
+        held.users -= 1
+        if held.users == 0:
+            del self._locks[scope]
 
     @asynccontextmanager
     async def hold(self, scope: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(scope, (asyncio.Lock(), 0))
-        self._locks[scope] = (lock, users + 1)
+        await self.acquire(scope)
         try:
-            async with lock:
-                yield
+            yield
         finally:
-            lock, users = self._locks[scope]
-            if users == 1:
-                del self._locks[scope]
-            else:
-                self._locks[scope] = (lock, users - 1)
+            self.release(scope)
+
+
+class _Held:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
 class RecentKeys:
@@ -172,8 +197,14 @@ class UseCases:
             # the kind of command it was made for, so one key can never pass for another
             # command's retry in the same scope.
             metadata = replace(metadata, request_digest=f"command:{type(command).__name__}")
-        async with self._locks.hold(scope), self._in_flight:
-            result = await handler.handle(command, idempotency_key=caller.key, metadata=metadata)
+        await self._locks.acquire(scope)
+        try:
+            async with self._in_flight:
+                result = await handler.handle(
+                    command, idempotency_key=caller.key, metadata=metadata
+                )
+        finally:
+            self._locks.release(scope)
         self._keys.remember(caller)
         return result
 

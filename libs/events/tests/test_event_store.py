@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
@@ -16,6 +17,7 @@ from agora_events.store import (
     Expected,
     Metadata,
     NoStream,
+    StoreError,
     matches,
 )
 from agora_events.testing.pytest_plugin import reset_streams
@@ -269,3 +271,103 @@ async def test_an_append_to_a_missing_stream_is_refused_with_the_reason(
             [CounterOpened(counter_id="c2"), Incremented(counter_id="c2", tag="a")],
             expected=Expected("agenda.counter.c2.*"),
         )
+
+
+async def test_reads_at_once_each_get_their_own_scope_on_the_one_reply_subscription(
+    store: EventStore, nats_client: NATS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for number in range(30):
+        for tag in range(number % 3 + 1):
+            await store.append([Incremented(counter_id=f"r{number}", tag=str(tag))], expected=None)
+    subscribed: list[str] = []
+    subscribe = nats_client.subscribe
+
+    async def counted(subject: str, *args: Any, **kwargs: Any) -> Any:
+        subscribed.append(subject)
+        return await subscribe(subject, *args, **kwargs)
+
+    monkeypatch.setattr(nats_client, "subscribe", counted)
+
+    histories = await asyncio.gather(
+        *(store.read(f"agenda.counter.r{number}.*") for number in range(30)),
+        *(store.read(f"agenda.counter.r{number}.*", batch=1) for number in range(30)),
+    )
+
+    for number, history in enumerate(histories):
+        counter = number % 30
+        assert {r.subject for r in history} == {f"agenda.counter.r{counter}.incremented"}
+        assert [r.event.tag for r in history] == [  # type: ignore[attr-defined]
+            str(tag) for tag in range(counter % 3 + 1)
+        ]
+    # Answered on the store's reply subscription (made once, by the first append): a read
+    # subscribes to nothing of its own.
+    assert subscribed == []
+
+
+async def test_a_read_nobody_answers_is_a_store_error_after_the_timeout(
+    nats_client: NATS,
+) -> None:
+    await nats_client.jetstream().delete_stream("AGENDA")
+    silent = await nats_client.subscribe("$JS.API.DIRECT.GET.AGENDA")  # takes it, answers not
+    store = EventStore(nats_client, registry=registry, source="/test", timeout=0.2)
+    try:
+        with pytest.raises(StoreError, match="did not answer a read in time"):
+            await store.read("agenda.counter.c1.*")
+    finally:
+        await silent.unsubscribe()
+
+
+async def test_an_aggregate_a_handler_wrote_is_read_whole_from_one_request(
+    store: EventStore,
+) -> None:
+    await handler(store).handle(Open("whole"))
+    await handler(store).handle(Increment("whole", "a"))  # another replica's append
+
+    whole = await store.read_aggregate("agenda.counter.whole.*")
+
+    every = await store.read("agenda.counter.whole.*")
+    assert whole is not None
+    assert [(r.sequence, r.event) for r in whole] == [(r.sequence, r.event) for r in every]
+    assert whole.last_sequence == every.last_sequence
+
+
+async def test_a_history_the_last_messages_cannot_prove_whole_is_not_read_from_them(
+    store: EventStore, nats_client: NATS
+) -> None:
+    # A subject used twice: its last message is found, the one before is not.
+    await handler(store).handle(OpenWithTags("twice", ("a", "b")))
+    # Stored without an expectation: numbered as if it were the aggregate's first event.
+    await handler(store).handle(Open("gap"))
+    await store.append([Incremented(counter_id="gap", tag="c")], expected=None)
+    await handler(store).handle(Open("stray"))
+    await nats_client.jetstream().publish("agenda.counter.stray.incremented", b"not an event")
+
+    assert await store.read_aggregate("agenda.counter.twice.*") is None
+    assert await store.read_aggregate("agenda.counter.gap.*") is None
+    assert await store.read_aggregate("agenda.counter.stray.*") is None
+    assert await store.read_aggregate("agenda.counter.*.*") is None  # several aggregates
+    assert await store.read_aggregate("agenda.counter.none.*") is None  # nothing stored
+    # The handler reads them as before.
+    state = (await handler(store).load("agenda.counter.twice.*")).state
+    assert state.tags == ("a", "b")
+
+
+async def test_a_handler_with_nothing_cached_reads_a_scope_it_wrote_in_one_request(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await handler(store).handle(Open("cold"))
+    fresh = handler(store)  # a restarted process, or another replica: nothing cached
+    full_reads: list[str] = []
+    read = store.read
+
+    async def counted(scope: str, **kwargs: Any) -> Any:
+        full_reads.append(scope)
+        return await read(scope, **kwargs)
+
+    monkeypatch.setattr(store, "read", counted)
+
+    result = await fresh.handle(Increment("cold", "a"))
+
+    assert result.state.tags == ("a",)
+    assert full_reads == []
+    assert [r.envelope.aggregateversion for r in await read("agenda.counter.cold.*")] == [1, 2]

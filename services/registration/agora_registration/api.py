@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from agora_events.catalogue import validate_aggregate_id
 from agora_events.contracts.registration import Category
 from agora_events.http import CallerOf, CommandAccepted, accepted, organiser_required
-from agora_events.service import Reader, commands_of
+from agora_events.service import ReadConnection, Reader, commands_of
 from agora_events.text import Line, Prose
 from agora_events.tokens import participant_token
 
@@ -211,7 +211,9 @@ def participants(settings: RegistrationSettings) -> APIRouter:
         return await queries.possible_duplicates(db)
 
     @router.get("/participants/{participant_id}")
-    async def participant(participant_id: str, _: Actor, db: Reader) -> queries.ParticipantDetail:
+    async def participant(
+        participant_id: str, _: Actor, db: ReadConnection
+    ) -> queries.ParticipantDetail:
         check_participant_id(participant_id)
         return await queries.participant(db, participant_id)
 

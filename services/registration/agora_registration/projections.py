@@ -100,24 +100,30 @@ async def _touch(
     )
 
 
+_REGISTER = insert(participants)
+"""Built once and executed with each registration's values: the runner queues it without
+analysing it, and sends a batch's registrations as one executemany."""
+
+
 @participant_view.on(ParticipantRegistered)
 async def registered(db: AsyncSession, event: ParticipantRegistered, ctx: EventContext) -> None:
     await db.execute(
-        insert(participants).values(
-            participant_id=event.participant_id,
-            name=event.name,
-            email=event.email,
-            organisation=event.organisation,
-            title=event.title,
-            category=event.category,
-            delegation=event.delegation,
-            status="submitted",
-            badge_issue=0,
-            inside=False,
-            registered_at=ctx.time,
-            updated_at=ctx.time,
-            sequence=ctx.sequence,
-        )
+        _REGISTER,
+        {
+            "participant_id": event.participant_id,
+            "name": event.name,
+            "email": event.email,
+            "organisation": event.organisation,
+            "title": event.title,
+            "category": event.category,
+            "delegation": event.delegation,
+            "status": "submitted",
+            "badge_issue": 0,
+            "inside": False,
+            "registered_at": ctx.time,
+            "updated_at": ctx.time,
+            "sequence": ctx.sequence,
+        },
     )
 
 

@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Row, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import BindParameter, Row, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from agora_events.decider import NotFound
 
@@ -115,62 +115,78 @@ class Counts(BaseModel):
     by_country: dict[str, int]
 
 
-def _participant(row: Row[Any]) -> ParticipantView:
+def _participant_values(row: Row[Any]) -> dict[str, Any]:
     values = dict(row._mapping)
     code = values["delegation"]
     state = states.all_states().get(code) if code else None
     values.pop("updated_at", None)
     values.pop("sequence", None)
-    return ParticipantView(**values, delegation_name=state.name if state else None)
+    values["delegation_name"] = state.name if state else None
+    return values
 
 
-async def participant(db: AsyncSession, participant_id: str) -> ParticipantDetail:
-    row = (
-        await db.execute(
-            select(participants).where(participants.c.participant_id == participant_id)
+def _participant(row: Row[Any]) -> ParticipantView:
+    return ParticipantView(**_participant_values(row))
+
+
+# A participant's detail is read on every read-your-writes after a registration: its three
+# statements are built once, with the participant as a bound parameter (building a SELECT
+# and its cache key costs more than running it in SQLite).
+_ID: BindParameter[str] = bindparam("participant_id")
+_ahead = places.alias("ahead")
+_PARTICIPANT = select(participants).where(participants.c.participant_id == _ID)
+_PLACES = (
+    select(
+        places.c.session_id,
+        places.c.status,
+        sessions.c.title,
+        sessions.c.starts_at,
+        sessions.c.ends_at,
+        # Places ahead on the same waitlist (only read for a waitlisted place).
+        select(func.count())
+        .select_from(_ahead)
+        .where(
+            (_ahead.c.session_id == places.c.session_id)
+            & (_ahead.c.status == "waitlisted")
+            & (_ahead.c.since < places.c.since)
         )
-    ).first()
+        .scalar_subquery()
+        .label("ahead"),
+    )
+    .join(sessions, sessions.c.session_id == places.c.session_id)
+    .where(places.c.participant_id == _ID)
+    .order_by(sessions.c.starts_at, places.c.session_id)
+)
+_PASSAGES = (
+    select(passages.c.direction, passages.c.gate, passages.c.at)
+    .where(passages.c.participant_id == _ID)
+    .order_by(passages.c.sequence)
+)
+
+
+async def participant(db: AsyncSession | AsyncConnection, participant_id: str) -> ParticipantDetail:
+    """One participant with their places and passages: three SELECTs, in one read
+    transaction (a session's, or a connection's, begun at its first statement)."""
+    key = {"participant_id": participant_id}
+    row = (await db.execute(_PARTICIPANT, key)).first()
     if row is None:
         raise NotFound(f"no participant {participant_id} is registered")
-    held = await db.execute(
-        select(places, sessions.c.title, sessions.c.starts_at, sessions.c.ends_at)
-        .join(sessions, sessions.c.session_id == places.c.session_id)
-        .where(places.c.participant_id == participant_id)
-        .order_by(sessions.c.starts_at, places.c.session_id)
-    )
-    views = []
-    for place in held:
-        position = None
-        if place.status == "waitlisted":
-            ahead = await db.execute(
-                select(func.count())
-                .select_from(places)
-                .where(
-                    (places.c.session_id == place.session_id)
-                    & (places.c.status == "waitlisted")
-                    & (places.c.since < place.since)
-                )
-            )
-            position = int(ahead.scalar_one()) + 1
-        views.append(
-            PlaceView(
-                session_id=place.session_id,
-                title=place.title,
-                starts_at=place.starts_at,
-                ends_at=place.ends_at,
-                status=place.status,
-                position=position,
-            )
+    views = [
+        PlaceView(
+            session_id=place.session_id,
+            title=place.title,
+            starts_at=place.starts_at,
+            ends_at=place.ends_at,
+            status=place.status,
+            position=int(place.ahead) + 1 if place.status == "waitlisted" else None,
         )
-    gates = await db.execute(
-        select(passages.c.direction, passages.c.gate, passages.c.at)
-        .where(passages.c.participant_id == participant_id)
-        .order_by(passages.c.sequence)
-    )
+        for place in await db.execute(_PLACES, key)
+    ]
+    gates = await db.execute(_PASSAGES, key)
     return ParticipantDetail(
-        **_participant(row).model_dump(),
+        **_participant_values(row),
         places=views,
-        passages=[PassageView.model_validate(dict(g._mapping)) for g in gates],
+        passages=[PassageView(direction=g.direction, gate=g.gate, at=g.at) for g in gates],
         clashes=clashes(views),
     )
 

@@ -401,6 +401,51 @@ async def test_enrolment_fills_the_roster_then_the_waitlist_and_refuses_overlap(
     ]
 
 
+async def test_a_participants_record_shows_their_place_on_the_waitlist(
+    api: Api, agenda: Agenda
+) -> None:
+    await agenda.room("room-5", 2)
+    await agenda.workshop("ws5-s1", "room-5", agenda.at(9), agenda.at(10, 30))
+    assert api.service.reactor is not None
+    await api.service.reactor.wait_for(agenda.sequence)
+    people = [await api.approved() for _ in range(4)]
+    sequence = 0
+    for pid, own in people:
+        response = await api.client.post(
+            f"/participants/{pid}/enrolments", json={"session_id": "ws5-s1"}, headers=own
+        )
+        assert response.status_code == 200, response.text
+        sequence = response.json()["sequence"]
+
+    async def places() -> list[list[tuple[str, str, int | None]]]:
+        found = []
+        for pid, own in people:
+            record = await api.client.get(
+                f"/participants/{pid}", params={"after": sequence}, headers=own
+            )
+            assert record.status_code == 200, record.text
+            found.append(
+                [(p["session_id"], p["status"], p["position"]) for p in record.json()["places"]]
+            )
+        return found
+
+    assert await places() == [
+        [("ws5-s1", "enrolled", None)],
+        [("ws5-s1", "enrolled", None)],
+        [("ws5-s1", "waitlisted", 1)],
+        [("ws5-s1", "waitlisted", 2)],
+    ]
+    first, own = people[0]
+    left = await api.client.delete(f"/participants/{first}/enrolments/ws5-s1", headers=own)
+    assert left.status_code == 200, left.text
+    sequence = left.json()["sequence"]
+    assert (await places())[1:] == [
+        [("ws5-s1", "enrolled", None)],
+        [("ws5-s1", "enrolled", None)],
+        [("ws5-s1", "waitlisted", 1)],
+    ]
+
+
 async def test_a_participant_awaiting_review_cannot_enrol(api: Api, agenda: Agenda) -> None:
     await agenda.room("room-5", 2)
     await agenda.workshop("ws5-s1", "room-5", agenda.at(9), agenda.at(10, 30))

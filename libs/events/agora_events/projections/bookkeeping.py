@@ -8,6 +8,9 @@
 * ``agora_discarded_letters``: dead letters an operator discarded, with who, when and why.
 * ``agora_projections``: a fingerprint of each projection's DDL, subjects and version.
 * ``agora_database``: this database's random id, part of its durable consumer names.
+* ``agora_replicas``: on PostgreSQL, one row per service process using these read models,
+  refreshed every few seconds (``heartbeat``), so that a release's schema no replica has used
+  for a while can be told apart from one still serving (``agora read-models prune``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    BindParameter,
     Column,
     DateTime,
     Index,
@@ -30,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     func,
     insert,
@@ -109,6 +114,16 @@ database_info = Table(
     Column("value", Text, nullable=False),
 )
 
+replicas = Table(
+    "agora_replicas",
+    bookkeeping,
+    # "<host>/<pid>": the pod's name in Kubernetes. A restarted container takes its row over.
+    Column("instance", String(200), primary_key=True),
+    Column("started_at", DateTime, nullable=False),
+    Column("last_seen", DateTime, nullable=False),
+    Column("stopped_at", DateTime),  # set by a clean stop; None while running (or crashed)
+)
+
 BOOKKEEPING_TABLES = frozenset(bookkeeping.tables)
 
 
@@ -130,14 +145,27 @@ async def ensure_checkpoint(session: AsyncSession, projection: str, stream: str)
         )
 
 
+# The statements every projection batch runs, built once (building a statement and its
+# cache key costs more than SQLite takes to run it); the names of their parameters are not
+# column names, which an UPDATE's SET would claim.
+_PROJECTION: BindParameter[str] = bindparam("b_projection")
+_STREAM: BindParameter[str] = bindparam("b_stream")
+_LOCK_CHECKPOINT = (
+    select(checkpoints.c.sequence)
+    .where((checkpoints.c.projection == _PROJECTION) & (checkpoints.c.stream == _STREAM))
+    .with_for_update()
+)
+_SAVE_CHECKPOINT = (
+    update(checkpoints)
+    .where((checkpoints.c.projection == _PROJECTION) & (checkpoints.c.stream == _STREAM))
+    .values(sequence=bindparam("b_sequence"), updated_at=bindparam("b_updated_at"))
+)
+
+
 async def lock_checkpoint(session: AsyncSession, projection: str, stream: str) -> int:
     """The checkpoint, locked until the transaction ends (PostgreSQL; SQLite holds the
     whole database's write lock already)."""
-    row = await session.execute(
-        select(checkpoints.c.sequence)
-        .where((checkpoints.c.projection == projection) & (checkpoints.c.stream == stream))
-        .with_for_update()
-    )
+    row = await session.execute(_LOCK_CHECKPOINT, {"b_projection": projection, "b_stream": stream})
     sequence = row.scalar_one_or_none()
     if sequence is None:
         raise LookupError(
@@ -150,9 +178,13 @@ async def save_checkpoint(
     session: AsyncSession, projection: str, stream: str, sequence: int
 ) -> None:
     await session.execute(
-        update(checkpoints)
-        .where((checkpoints.c.projection == projection) & (checkpoints.c.stream == stream))
-        .values(sequence=sequence, updated_at=utcnow())
+        _SAVE_CHECKPOINT,
+        {
+            "b_projection": projection,
+            "b_stream": stream,
+            "b_sequence": sequence,
+            "b_updated_at": utcnow(),
+        },
     )
 
 
@@ -190,13 +222,16 @@ class DeadLetter:
         return cls(**values)
 
 
+_BLOCKED = (
+    select(dead_letters.c.aggregate, func.min(dead_letters.c.sequence))
+    .where((dead_letters.c.projection == _PROJECTION) & (dead_letters.c.stream == _STREAM))
+    .group_by(dead_letters.c.aggregate)
+)
+
+
 async def blocked_aggregates(session: AsyncSession, projection: str, stream: str) -> dict[str, int]:
     """Aggregate prefix → sequence of its first parked event."""
-    rows = await session.execute(
-        select(dead_letters.c.aggregate, func.min(dead_letters.c.sequence))
-        .where((dead_letters.c.projection == projection) & (dead_letters.c.stream == stream))
-        .group_by(dead_letters.c.aggregate)
-    )
+    rows = await session.execute(_BLOCKED, {"b_projection": projection, "b_stream": stream})
     return {aggregate: int(first) for aggregate, first in rows}
 
 

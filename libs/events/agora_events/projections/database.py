@@ -1,8 +1,9 @@
 """One read-model database, chosen by URL: SQLite (aiosqlite, WAL) or PostgreSQL (asyncpg).
 
-Queries use ``db.session()``. The projection runner writes through ``db.writer()``: one
-transaction that holds the database's write lock from its first statement, so checkpoints,
-dead letters and read-model rows change together and writers never interleave.
+Queries use ``db.session()``, or ``db.connect()`` without the ORM session. The projection
+runner writes through ``db.writer()``: one transaction that holds the database's write lock
+from its first statement, so checkpoints, dead letters and read-model rows change together
+and writers never interleave.
 
 * SQLite: the driver's own transaction handling is switched off and the runner issues
   ``BEGIN IMMEDIATE`` itself (SQLAlchemy's documented recipe); in-process writers also queue
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -109,6 +111,11 @@ class ReadModelDatabase:
     def session(self) -> AsyncSession:
         """A session for queries: ``async with db.session() as s: ...``."""
         return self._sessions()
+
+    def connect(self) -> AsyncConnection:
+        """A Core connection for queries, lighter than a session: ``async with
+        db.connect() as c: ...``; its statements share one read transaction."""
+        return self.engine.connect()
 
     @asynccontextmanager
     async def writer(self) -> AsyncIterator[WriteBehindSession]:
