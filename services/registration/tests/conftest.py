@@ -255,7 +255,9 @@ async def service(
 ) -> AsyncIterator[Service]:
     """The whole process minus uvicorn: projections, reactor and API on the test's NATS."""
     settings = RegistrationSettings.model_validate(
-        database | {"read_your_writes_timeout": 0.5, "nats_url": nats_url}
+        # Generous: a loaded machine may take seconds to apply an event, and a test that
+        # waits for its own write must not hear 503 for it.
+        database | {"read_your_writes_timeout": 10.0, "nats_url": nats_url}
     )
     async with running(REGISTRATION, settings, nc=nats_client) as runtime:
         yield runtime

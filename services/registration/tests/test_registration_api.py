@@ -466,6 +466,8 @@ async def test_a_query_the_read_model_cannot_answer_yet_gets_503_with_retry_afte
     api: Api,
 ) -> None:
     await api.service.projections.stop()  # the projections stall
+    settings = api.service.settings
+    api.service.settings = settings.model_copy(update={"read_your_writes_timeout": 0.5})
     await api.register()
     response = await api.client.get(
         "/counts", params={"after": api.sequence}, headers=api.organiser
