@@ -45,6 +45,18 @@ class StoredMessage:
     def moment(self) -> datetime:
         return parse_stamp(self.time)
 
+    @classmethod
+    def from_reply(cls, headers: Mapping[str, str], data: bytes) -> StoredMessage:
+        """The stored message a direct get's reply carries (its ``Nats-*`` headers say where
+        and when it was stored; they are not the message's own)."""
+        return cls(
+            sequence=int(headers["Nats-Sequence"]),
+            subject=headers["Nats-Subject"],
+            time=headers["Nats-Time-Stamp"],
+            headers={k: v for k, v in headers.items() if k not in REPLY_HEADERS},
+            data=data,
+        )
+
 
 def parse_stamp(text: str) -> datetime:
     """A server timestamp such as ``2025-06-24T09:30:00.123456789Z`` (Python keeps µs)."""
@@ -95,19 +107,9 @@ async def stored_messages(
                     raise LogUnreadable(f"reading {stream} failed: {status} {description}")
                 last_seen = int(headers["Nats-Sequence"])
                 if up_to is None or last_seen <= up_to:
-                    yield _stored(headers, reply.data)
+                    yield StoredMessage.from_reply(headers, reply.data)
             if last_seen is None or int(headers.get("Nats-Num-Pending", "0")) == 0:
                 return
             start = last_seen + 1
     finally:
         await subscription.unsubscribe()
-
-
-def _stored(headers: dict[str, str], data: bytes) -> StoredMessage:
-    return StoredMessage(
-        sequence=int(headers["Nats-Sequence"]),
-        subject=headers["Nats-Subject"],
-        time=headers["Nats-Time-Stamp"],
-        headers={k: v for k, v in headers.items() if k not in REPLY_HEADERS},
-        data=data,
-    )

@@ -42,6 +42,8 @@ log = logging.getLogger("agora.reactor")
 KEEP_EVERY = 1.0
 FETCH_TIMEOUT = 5.0
 """Seconds one pull request waits for a message before the next is sent."""
+RECHECK_SECONDS = 0.5
+"""How often ``wait_for`` asks the consumer again when no settlement woke it."""
 FINISHED = frozenset({Outcome.ACKNOWLEDGED, Outcome.TERMINATED})
 
 
@@ -206,11 +208,12 @@ class Reactor:
         return lag
 
     async def wait_for(
-        self, sequence: int, *, stream: str | None = None, timeout: float = 5.0
+        self, sequence: int, *, stream: str | None = None, timeout: float = 30.0
     ) -> None:
         """Return once every event of ``stream`` (by default the stream of the first
         consumer) up to ``sequence`` that the reactor follows has been handled; raise
-        ReactorBehindError after ``timeout`` seconds."""
+        ReactorBehindError after ``timeout`` seconds (generous by default: a loaded machine
+        may take seconds to start a consumer and handle what it holds)."""
         consumer = self.consumers[stream or next(iter(self.consumers))]
         js = self._broker.connection.jetstream()
         try:
@@ -226,7 +229,12 @@ class Reactor:
                         )
                         if caught_up(floor, following, sequence):
                             return
-                        await self._progress.wait()
+                        # Woken by each settled event; the server may record a settlement
+                        # it was not asked to confirm (a term) after the wake-up, so look
+                        # again now and then even without one.
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(RECHECK_SECONDS):
+                                await self._progress.wait()
         except TimeoutError:
             raise ReactorBehindError(
                 f"{self.name} has not handled {consumer.stream} up to {sequence} within {timeout}s"

@@ -27,7 +27,7 @@ from nats.aio.client import Client as NATS
 from opentelemetry.trace import Span
 
 from .catalogue import DomainEvent, EventRegistry, catalogue
-from .direct_get import REPLY_HEADERS, StoredMessage
+from .direct_get import StoredMessage
 from .envelope import Envelope
 from .foreign import FOREIGN_ERRORS, ForeignMessage, ForeignReport, foreign_message
 from .streams import stream_for_subject
@@ -464,7 +464,8 @@ class EventStore:
                 except FOREIGN_ERRORS as exc:
                     # Not an Agora event (a stray publish, a body the model refuses): step
                     # over it, say so, and remember it was read, for the scope's sequence.
-                    foreign = foreign_message(stream, _stored(headers, message.data), exc)
+                    stored = StoredMessage.from_reply(headers, message.data)
+                    foreign = foreign_message(stream, stored, exc)
                     self._report_foreign(foreign)
                     records.foreign.append(foreign)
                     continue
@@ -577,16 +578,6 @@ def _parse_ack(data: bytes) -> dict[str, Any]:
         return {"seq": int(plain[1])}  # a third of json.loads's time, on every append
     parsed: dict[str, Any] = json.loads(data)
     return parsed
-
-
-def _stored(headers: Mapping[str, str], data: bytes) -> StoredMessage:
-    return StoredMessage(
-        sequence=int(headers["Nats-Sequence"]),
-        subject=headers["Nats-Subject"],
-        time=headers["Nats-Time-Stamp"],
-        headers={k: v for k, v in headers.items() if k not in REPLY_HEADERS},
-        data=data,
-    )
 
 
 def _traced(metadata: Metadata, span: Span) -> Metadata:

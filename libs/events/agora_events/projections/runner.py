@@ -155,10 +155,11 @@ class ProjectionRunner:
         sequence: int,
         stream: str | None = None,
         projection: str | None = None,
-        timeout: float = 2.0,
+        timeout: float = 30.0,
     ) -> None:
         """Return once every projection reading ``stream`` (or just ``projection``) has
-        applied its events up to ``sequence``; raise ReadModelBehind after ``timeout``.
+        applied its events up to ``sequence``; raise ReadModelBehind after ``timeout``
+        (generous by default; a request's wait names its own, the read-your-writes setting).
 
         ``stream`` defaults to the stream of the runner's own context (``consumer_prefix``
         "agenda" → AGENDA), where the sequences of its service's commands come from."""
