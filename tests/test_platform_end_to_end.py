@@ -15,6 +15,7 @@ from .platform import Platform, eventually
 
 pytestmark = pytest.mark.slow
 ORGANISER = {"Authorization": f"Bearer {LOCAL_ORGANISER_TOKEN}"}
+PATIENCE = 60.0  # seconds a request may take on a loaded machine before the test gives up
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def registration_session(client: httpx.Client, session_id: str) -> dict[str, Any
 
 
 def test_registration_learns_the_demo_programme_from_agenda_events(platform: Platform) -> None:
-    with httpx.Client(base_url=platform.services["registration"]) as registration:
+    with httpx.Client(timeout=PATIENCE, base_url=platform.services["registration"]) as registration:
         sessions = eventually(
             lambda: registration.get("/sessions").json() or None,
             what="registration lists the dated workshop sessions",
@@ -46,8 +47,8 @@ def test_registration_learns_the_demo_programme_from_agenda_events(platform: Pla
 
 
 def test_a_capacity_raised_in_the_agenda_promotes_the_first_waitlisted(platform: Platform) -> None:
-    agenda = httpx.Client(base_url=platform.services["agenda"], headers=ORGANISER)
-    registration = httpx.Client(base_url=platform.services["registration"])
+    agenda = httpx.Client(timeout=PATIENCE, base_url=platform.services["agenda"], headers=ORGANISER)
+    registration = httpx.Client(timeout=PATIENCE, base_url=platform.services["registration"])
     with agenda, registration:
         session = eventually(
             lambda: next(
@@ -108,19 +109,23 @@ def test_every_service_exposes_metrics_and_continues_the_callers_trace(
 ) -> None:
     parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     for name, url in platform.services.items():
-        response = httpx.get(f"{url}/healthz", headers={"traceparent": parent})
+        response = httpx.get(f"{url}/healthz", headers={"traceparent": parent}, timeout=PATIENCE)
         assert response.headers["traceparent"].split("-")[1] == parent.split("-")[1], name
-        metrics = httpx.get(f"{url}/metrics").text
+        metrics = httpx.get(f"{url}/metrics", timeout=PATIENCE).text
         assert "agora_commands_total" in metrics, name
-    agenda_metrics = httpx.get(f"{platform.services['agenda']}/metrics").text
+    agenda_metrics = httpx.get(f"{platform.services['agenda']}/metrics", timeout=PATIENCE).text
     assert 'agora_commands_total{context="agenda",outcome="accepted"}' in agenda_metrics
 
 
 def test_a_minister_accredited_in_registration_signs_the_demo_declaration(
     platform: Platform,
 ) -> None:
-    registration = httpx.Client(base_url=platform.services["registration"], headers=ORGANISER)
-    declarations = httpx.Client(base_url=platform.services["declarations"], headers=ORGANISER)
+    registration = httpx.Client(
+        timeout=PATIENCE, base_url=platform.services["registration"], headers=ORGANISER
+    )
+    declarations = httpx.Client(
+        timeout=PATIENCE, base_url=platform.services["declarations"], headers=ORGANISER
+    )
     with registration, declarations:
         minister = {"name": "Ana Ministra", "email": "ana@example.org", "category": "minister"}
         created = registration.post("/participants", json=minister | {"delegation": "CHL"})

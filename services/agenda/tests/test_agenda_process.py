@@ -147,7 +147,7 @@ async def test_serve_answers_and_stops_cleanly_on_sigterm(nats_client, nats_url,
             lines.append(entry)
             if entry["message"].startswith("Uvicorn running on"):
                 break
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             ready = await client.get("/readyz")
         assert ready.status_code == 200
         assert ready.json()["checks"]["nats"] == "connected"

@@ -50,7 +50,7 @@ async def start(env: dict[str, str], log: IO[bytes], port: int) -> asyncio.subpr
     )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
         while True:
             if process.returncode is not None:
                 pytest.fail(f"the service exited with {process.returncode}; see {log.name}")
@@ -68,6 +68,7 @@ async def notices(port: int, **params: str) -> int:
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}",
         headers={"Authorization": f"Bearer {LOCAL_ORGANISER_TOKEN}"},
+        timeout=60,
     ) as client:
         response = await client.get("/notices", params={"limit": "1000"} | params)
         response.raise_for_status()

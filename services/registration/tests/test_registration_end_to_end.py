@@ -31,6 +31,7 @@ CAPACITY = 150
 # Requests in flight at once: all 200 people act at the same time, over this many connections
 # (httpx's pool spends quadratic time on requests queued inside it, so they queue here).
 CONNECTIONS = 24
+WITHIN = 60.0  # seconds a request may take on a loaded machine before the test gives up
 
 
 @pytest.fixture
@@ -46,7 +47,9 @@ async def http(service: Service) -> AsyncIterator[httpx.AsyncClient]:
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     limits = httpx.Limits(max_connections=CONNECTIONS)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=WITHIN
+        ) as client:
             yield client
     finally:
         server.should_exit = True
@@ -228,7 +231,7 @@ async def test_serves_until_sigterm_then_exits_cleanly(
                 break
         else:
             pytest.fail("the service exited before serving:\n" + "".join(lines))
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=WITHIN) as client:
             assert (await client.get("/healthz")).status_code == 200
             ready = await client.get("/readyz")
             assert ready.status_code == 200, ready.text
