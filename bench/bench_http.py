@@ -67,6 +67,14 @@ class Report:
     loop_cpu: float = 0.0
     """The same, of its main thread (the event loop) alone."""
 
+    @property
+    def achieved(self) -> float:
+        return len(self.latencies) / max(self.seconds, self.elapsed)
+
+    @property
+    def loop_cpu_per_flow(self) -> float:
+        return self.loop_cpu / max(len(self.latencies), 1)
+
     def line(self) -> str:
         done = len(self.latencies)
         ordered = sorted(self.latencies)
@@ -79,7 +87,7 @@ class Report:
         lateness = statistics.median(self.late) * 1000 if self.late else 0.0
         return (
             f"offered {self.offered:>5.0f}/s  "
-            f"achieved {done / max(self.seconds, self.elapsed):>6.1f}/s  "
+            f"achieved {self.achieved:>6.1f}/s  "
             f"p50 {quantile(0.5):>7.1f} ms  p99 {quantile(0.99):>8.1f} ms  "
             f"503 {refused:>5} (Retry-After on {self.statuses['503 with Retry-After']})  "
             f"other errors {others:>4}  generator late p50 {lateness:.2f} ms  "
@@ -154,6 +162,7 @@ async def flow(pool: Pool, number: int, due: float, report: Report) -> None:
                 if status == 200:
                     report.latencies.append(time.monotonic() - due)
                     report.statuses["ok"] += 1
+                    pool.give_back(connection)  # kept alive, as a real client's would be
                     return
         if status == 503:
             said = "with" if "retry-after" in fields else "without"
@@ -243,49 +252,75 @@ def wait_ready(port: int, service: subprocess.Popen[bytes], timeout: float = 60.
     raise SystemExit("the registration service did not become ready in time")
 
 
+def run(
+    command: list[str], env: dict[str, str], port: int, folder: Path, args: argparse.Namespace
+) -> list[Report]:
+    """Start ``command`` (serving on ``port``), warm it up, and offer it each rate in turn."""
+    log = open(folder / f"{port}.log", "wb")  # noqa: SIM115 (closed below)
+    service = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        try:
+            wait_ready(port, service)
+        except SystemExit:
+            print((folder / f"{port}.log").read_text()[-3000:], file=sys.stderr)
+            raise
+        watched = psutil.Process(service.pid)
+        if args.warmup:
+            offered(port, 50, args.warmup, watched)
+        reports = []
+        for rate in args.rates:
+            reports.append(offered(port, rate, args.seconds, watched))
+            print(reports[-1].line(), flush=True)
+        return reports
+    finally:
+        service.terminate()
+        service.wait(30)
+        log.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rates", default="100,200,300,500")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds at 50/s first")
-    parser.add_argument("--port", type=int, default=None, help="the service's HTTP port")
+    parser.add_argument(
+        "--floor", action="store_true", help="then the same flows on raw parts (http_floor.py)"
+    )
     parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for the service process"
     )
     args = parser.parse_args()
-    rates = [float(rate) for rate in args.rates.split(",")]
-    with tempfile.TemporaryDirectory() as folder, EmbeddedNats(Path(folder) / "nats") as nats:
+    args.rates = [float(rate) for rate in args.rates.split(",")]
+    with tempfile.TemporaryDirectory() as name, EmbeddedNats(Path(name) / "nats") as nats:
+        folder = Path(name)
         asyncio.run(make_streams(nats.url))
-        port = args.port or free_port()
+        port = free_port()
         env = os.environ | {
             "AGORA_NATS_URL": nats.url,
             "AGORA_REGISTRATION_HTTP_PORT": str(port),
             "AGORA_REGISTRATION_DATABASE_URL": f"sqlite+aiosqlite:///{folder}/registration.db",
         }
         env |= dict(item.split("=", 1) for item in args.env)
-        log = open(Path(folder) / "service.log", "wb")  # noqa: SIM115 (closed below)
-        service = subprocess.Popen(
-            [sys.executable, "-m", "agora_registration.main", "serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            try:
-                wait_ready(port, service)
-            except SystemExit:
-                print((Path(folder) / "service.log").read_text()[-3000:], file=sys.stderr)
-                raise
-            watched = psutil.Process(service.pid)
-            if args.warmup:
-                offered(port, 50, args.warmup, watched)
-            print(f"register → visible, open loop, {args.seconds:g} s per rate")
-            for rate in rates:
-                print(offered(port, rate, args.seconds, watched).line(), flush=True)
-        finally:
-            service.terminate()
-            service.wait(30)
-            log.close()
+        print(f"register → visible, open loop, {args.seconds:g} s per rate")
+        print("Agora's registration service")
+        service_command = [sys.executable, "-m", "agora_registration.main", "serve"]
+        agora = run(service_command, env, port, folder, args)
+        if not args.floor:
+            return
+        print("the floor: the same flow on raw nats-py, aiosqlite and uvicorn (http_floor.py)")
+        port = free_port()
+        floor_command = [
+            sys.executable,
+            str(Path(__file__).with_name("http_floor.py")),
+            *("--port", str(port), "--nats", nats.url, "--database", f"{folder}/floor.db"),
+        ]
+        raw = run(floor_command, dict(os.environ), port, folder, args)
+        print("Agora / floor, flows completed per second and loop CPU per flow")
+        for ours, theirs in zip(agora, raw, strict=True):
+            print(
+                f"offered {ours.offered:>5.0f}/s  achieved {ours.achieved / theirs.achieved:.2f}x"
+                f"  loop CPU per flow {ours.loop_cpu_per_flow / theirs.loop_cpu_per_flow:.2f}x"
+            )
 
 
 if __name__ == "__main__":

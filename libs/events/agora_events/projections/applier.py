@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..catalogue import EventRegistry
-from .bookkeeping import blocked_aggregates, lock_checkpoint, park, save_checkpoint
+from .bookkeeping import blocked_aggregates, open_batch, park, save_checkpoint
 from .delivery import Decoded, Delivery, decode_for
 from .writebehind import QueuedWriteError
 
@@ -204,10 +204,10 @@ class Applier:
         name = self.projection.name
         async with self.db.writer() as session:
             session.write_behind = write_behind
-            checkpoint = await lock_checkpoint(session, name, self.stream)
+            checkpoint, parked = await open_batch(session, name, self.stream)
             if expected is not None and checkpoint < expected:
                 raise CheckpointMovedError(name, self.stream, checkpoint, expected)
-            blocked = await blocked_aggregates(session, name, self.stream)
+            blocked = await blocked_aggregates(session, name, self.stream) if parked else {}
             counts = {"applied": 0, "ignored": 0, "parked": 0, "duplicates": 0}
             last = checkpoint
             for item in batch:

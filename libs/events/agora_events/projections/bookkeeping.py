@@ -36,6 +36,7 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     select,
@@ -172,6 +173,32 @@ async def lock_checkpoint(session: AsyncSession, projection: str, stream: str) -
             f"no checkpoint for projection {projection!r} on {stream}: run db.prepare() first"
         )
     return int(sequence)
+
+
+_OPEN_BATCH = (
+    select(
+        checkpoints.c.sequence,
+        exists()
+        .where((dead_letters.c.projection == _PROJECTION) & (dead_letters.c.stream == _STREAM))
+        .label("parked"),
+    )
+    .where((checkpoints.c.projection == _PROJECTION) & (checkpoints.c.stream == _STREAM))
+    .with_for_update(of=checkpoints)
+)
+
+
+async def open_batch(session: AsyncSession, projection: str, stream: str) -> tuple[int, bool]:
+    """``lock_checkpoint``, and whether any event of the projection on ``stream`` is parked,
+    in one statement: a batch reads the parked aggregates only when there are some, which
+    is seldom, and saves a round trip to the database on every other batch."""
+    row = (
+        await session.execute(_OPEN_BATCH, {"b_projection": projection, "b_stream": stream})
+    ).first()
+    if row is None:
+        raise LookupError(
+            f"no checkpoint for projection {projection!r} on {stream}: run db.prepare() first"
+        )
+    return int(row[0]), bool(row[1])
 
 
 async def save_checkpoint(

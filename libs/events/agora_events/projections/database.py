@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from .sqlite_driver import OneHopDBAPI
 from .writebehind import WriteBehindSession
 
 if TYPE_CHECKING:
@@ -78,7 +79,9 @@ class ReadModelDatabase:
         if self.backend == "sqlite":
             path = self.sqlite_path
             path.parent.mkdir(parents=True, exist_ok=True)
-            engine = create_async_engine(self.url, connect_args={"timeout": 60}, **pool)
+            engine = create_async_engine(
+                self.url, connect_args={"timeout": 60}, module=OneHopDBAPI(), **pool
+            )
             _configure_sqlite(engine, durable=self.durable)
             return engine
         connect_args: dict[str, Any] = {}
