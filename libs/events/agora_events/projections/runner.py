@@ -249,6 +249,9 @@ class _Loop:
         self.subjects = projection.streams[stream]
         self.consumer = ""
         self.position = 0  # the highest sequence known applied
+        # The highest sequence this loop's reader has delivered: every event it reads up to
+        # there is in hand, so position reaches it without asking the stream.
+        self.fetched = 0
         self.state: State = "stopped"
         self._options = runner.options
         self._applier = Applier(
@@ -326,6 +329,7 @@ class _Loop:
                 self._idle = False
                 if not deliveries:
                     continue
+                self.fetched = max(self.fetched, deliveries[-1].sequence)
                 await self._check_order(deliveries[0], after)
                 started = time.perf_counter()
                 outcome = await self._applier.apply(
@@ -373,21 +377,28 @@ class _Loop:
         clock = asyncio.get_running_loop()
         waited_from = clock.time()
         while self.position < sequence:
-            # Skip the sequences of events this projection does not read.
-            try:
-                following = await self._following()
-            except SourceError:
-                # The stream did not answer in time (a loaded server): ask again while the
-                # deadline allows; past it, the reader hears "behind", with Retry-After.
-                if clock.time() < deadline:
-                    await asyncio.sleep(min(0.05, deadline - clock.time()))  # a back-off
-                    continue
-                waited = round(clock.time() - waited_from, 2)
-                raise ReadModelBehind(
-                    self.name, self.stream, sequence, self.position, waited
-                ) from None
-            if following is None or following > sequence:
-                return
+            following: int | None
+            if self.fetched >= sequence and self.state == "running":
+                # Delivered already (the usual case for a command's own event): only applying
+                # it is left, and no event of ours before it can still be missing.
+                following = sequence
+            else:
+                # Skip the sequences of events this projection does not read.
+                try:
+                    following = await self._following()
+                except SourceError:
+                    # The stream did not answer in time (a loaded server): ask again while
+                    # the deadline allows; past it, the reader hears "behind", with
+                    # Retry-After.
+                    if clock.time() < deadline:
+                        await asyncio.sleep(min(0.05, deadline - clock.time()))  # a back-off
+                        continue
+                    waited = round(clock.time() - waited_from, 2)
+                    raise ReadModelBehind(
+                        self.name, self.stream, sequence, self.position, waited
+                    ) from None
+                if following is None or following > sequence:
+                    return
             remaining = deadline - clock.time()
             try:
                 if self.state == "running":

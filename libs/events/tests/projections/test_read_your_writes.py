@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from agora_events.http import install_error_handlers
 from agora_events.projections.database import ReadModelDatabase
-from agora_events.projections.runner import ReadModelBehind
+from agora_events.projections.runner import ReadModelBehind, _Loop
 from agora_events.projections.source import next_matching
 from agora_events.store import EventStore
 
@@ -169,3 +169,42 @@ async def test_queries_waiting_at_once_share_one_look_at_the_stream(
             *(runner.wait_for(other.seq, stream="AGENDA", timeout=2.0) for _ in range(20))
         )
     assert 1 <= len(looks) <= 2  # one in flight, and at most one sent after it
+
+
+async def test_a_query_waiting_for_an_event_its_projection_holds_asks_the_stream_nothing(
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    switches = Switches(block_tag="held")
+    held_in_handler = asyncio.Event()
+    switches.on_block = lambda sequence: held_in_handler.set()
+    projection = counter_projection(switches=switches)
+    await db.prepare([projection])
+    _, counters, _ = counter_tables()
+    looks: list[int] = []
+    waiting_for_the_loop = asyncio.Event()
+
+    async def counted(*args: Any) -> int | None:
+        looks.append(args[-1])
+        return await next_matching(*args)
+
+    original = _Loop._wait_advanced
+
+    async def announced(self: _Loop, sequence: int, remaining: float) -> None:
+        waiting_for_the_loop.set()
+        await original(self, sequence, remaining)
+
+    async with running(nats_client, db, [projection]) as runner:
+        ((opened, _),) = await append(store, CounterOpened(counter_id="a"))
+        await runner.wait_for(opened, stream="AGENDA")
+        monkeypatch.setattr("agora_events.projections.runner.next_matching", counted)
+        monkeypatch.setattr(_Loop, "_wait_advanced", announced)
+        ((held, _),) = await append(store, Incremented(counter_id="a", tag="held"))
+        await held_in_handler.wait()  # delivered to the projection, not yet applied
+        query = asyncio.ensure_future(runner.wait_for(held, stream="AGENDA", timeout=10.0))
+        await waiting_for_the_loop.wait()
+        switches.release.set()
+        await query
+        async with db.session() as session:
+            last_tag = await session.scalar(select(counters.c.last_tag))
+    assert looks == []  # the loop had the event in hand: nothing to ask the stream
+    assert last_tag == "held"
