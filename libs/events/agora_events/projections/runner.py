@@ -249,8 +249,8 @@ class _Loop:
         self.subjects = projection.streams[stream]
         self.consumer = ""
         self.position = 0  # the highest sequence known applied
-        # The highest sequence this loop's reader has delivered: every event it reads up to
-        # there is in hand, so position reaches it without asking the stream.
+        # The highest sequence a reader of this loop has delivered: position reaches it
+        # without asking the stream (a reader opened after a failure delivers it again).
         self.fetched = 0
         self.state: State = "stopped"
         self._options = runner.options
