@@ -16,8 +16,11 @@ later, until it ends. Also printed: the service process's CPU time per completed
 its threads and its event loop's thread alone (the loop is what saturates first; this
 figure swings far less with a busy machine than the rates do). Nothing is asserted.
 
-    .venv/bin/python bench/bench_http.py [--rates 100,200,300,500] [--seconds 10]
+    .venv/bin/python bench/bench_http.py [--rates 100,200,300,500] [--seconds 10] [--floor]
         [--env AGORA_REGISTRATION_MAX_REQUESTS_IN_FLIGHT=64 ...]
+
+``--floor`` then offers the same rates to ``http_floor.py`` (the same flow on raw nats-py,
+aiosqlite and uvicorn) and prints Agora's ratios to it.
 """
 
 from __future__ import annotations
@@ -253,7 +256,12 @@ def wait_ready(port: int, service: subprocess.Popen[bytes], timeout: float = 60.
 
 
 def run(
-    command: list[str], env: dict[str, str], port: int, folder: Path, args: argparse.Namespace
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    folder: Path,
+    rates: list[float],
+    args: argparse.Namespace,
 ) -> list[Report]:
     """Start ``command`` (serving on ``port``), warm it up, and offer it each rate in turn."""
     log = open(folder / f"{port}.log", "wb")  # noqa: SIM115 (closed below)
@@ -268,7 +276,7 @@ def run(
         if args.warmup:
             offered(port, 50, args.warmup, watched)
         reports = []
-        for rate in args.rates:
+        for rate in rates:
             reports.append(offered(port, rate, args.seconds, watched))
             print(reports[-1].line(), flush=True)
         return reports
@@ -290,7 +298,7 @@ def main() -> None:
         "--env", action="append", default=[], help="NAME=VALUE for the service process"
     )
     args = parser.parse_args()
-    args.rates = [float(rate) for rate in args.rates.split(",")]
+    rates = [float(rate) for rate in args.rates.split(",")]
     with tempfile.TemporaryDirectory() as name, EmbeddedNats(Path(name) / "nats") as nats:
         folder = Path(name)
         asyncio.run(make_streams(nats.url))
@@ -304,7 +312,7 @@ def main() -> None:
         print(f"register → visible, open loop, {args.seconds:g} s per rate")
         print("Agora's registration service")
         service_command = [sys.executable, "-m", "agora_registration.main", "serve"]
-        agora = run(service_command, env, port, folder, args)
+        agora = run(service_command, env, port, folder, rates, args)
         if not args.floor:
             return
         print("the floor: the same flow on raw nats-py, aiosqlite and uvicorn (http_floor.py)")
@@ -314,7 +322,7 @@ def main() -> None:
             str(Path(__file__).with_name("http_floor.py")),
             *("--port", str(port), "--nats", nats.url, "--database", f"{folder}/floor.db"),
         ]
-        raw = run(floor_command, dict(os.environ), port, folder, args)
+        raw = run(floor_command, dict(os.environ), port, folder, rates, args)
         print("Agora / floor, flows completed per second and loop CPU per flow")
         for ours, theirs in zip(agora, raw, strict=True):
             print(

@@ -169,9 +169,7 @@ async def lock_checkpoint(session: AsyncSession, projection: str, stream: str) -
     row = await session.execute(_LOCK_CHECKPOINT, {"b_projection": projection, "b_stream": stream})
     sequence = row.scalar_one_or_none()
     if sequence is None:
-        raise LookupError(
-            f"no checkpoint for projection {projection!r} on {stream}: run db.prepare() first"
-        )
+        raise _no_checkpoint(projection, stream)
     return int(sequence)
 
 
@@ -195,10 +193,14 @@ async def open_batch(session: AsyncSession, projection: str, stream: str) -> tup
         await session.execute(_OPEN_BATCH, {"b_projection": projection, "b_stream": stream})
     ).first()
     if row is None:
-        raise LookupError(
-            f"no checkpoint for projection {projection!r} on {stream}: run db.prepare() first"
-        )
+        raise _no_checkpoint(projection, stream)
     return int(row[0]), bool(row[1])
+
+
+def _no_checkpoint(projection: str, stream: str) -> LookupError:
+    return LookupError(
+        f"no checkpoint for projection {projection!r} on {stream}: run db.prepare() first"
+    )
 
 
 async def save_checkpoint(

@@ -101,5 +101,7 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
         super().__init__(aiosqlite, sqlite3)
 
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        # SQLAlchemy's connect (creator, aiosqlite's daemon thread), rewrapped: once per
+        # pooled connection, not per statement.
         adapted = super().connect(*arg, **kw)
         return _OneHopConnection(self, adapted._connection)
