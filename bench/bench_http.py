@@ -86,13 +86,15 @@ class Report:
             return ordered[min(done - 1, int(q * done))] * 1000 if done else float("nan")
 
         refused = self.statuses["503 with Retry-After"] + self.statuses["503 without Retry-After"]
-        others = sum(self.statuses.values()) - done - refused
+        on_read = self.statuses["503 on the read"]
+        others = sum(self.statuses.values()) - done - refused - on_read
         lateness = statistics.median(self.late) * 1000 if self.late else 0.0
         return (
             f"offered {self.offered:>5.0f}/s  "
             f"achieved {self.achieved:>6.1f}/s  "
             f"p50 {quantile(0.5):>7.1f} ms  p99 {quantile(0.99):>8.1f} ms  "
-            f"503 {refused:>5} (Retry-After on {self.statuses['503 with Retry-After']})  "
+            f"503 {refused:>5} (Retry-After on {self.statuses['503 with Retry-After']}, "
+            f"{on_read} on the read)  "
             f"other errors {others:>4}  generator late p50 {lateness:.2f} ms  "
             f"service CPU/flow {self.cpu / max(done, 1) * 1000:.2f} ms "
             f"(loop {self.loop_cpu / max(done, 1) * 1000:.2f} ms)"
@@ -153,6 +155,7 @@ async def flow(pool: Pool, number: int, due: float, report: Report) -> None:
         }
     ).encode()
     connection = await pool.take()
+    path = None
     try:
         async with asyncio.timeout(FLOW_TIMEOUT):
             status, fields, data = await connection.request("POST", "/participants", body)
@@ -170,6 +173,8 @@ async def flow(pool: Pool, number: int, due: float, report: Report) -> None:
         if status == 503:
             said = "with" if "retry-after" in fields else "without"
             report.statuses[f"503 {said} Retry-After"] += 1
+            # A refused read wastes the register that the service already did for the flow.
+            report.statuses["503 on the read"] += path is not None
         else:
             report.statuses[str(status)] += 1
     except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:

@@ -158,11 +158,18 @@ class AdmissionControl:
     """At most ``limit`` requests in progress; the next one is answered 503 with
     ``Retry-After`` at once instead of joining a queue that only grows while the service is
     saturated (every request then waits for all the others, and none answers in time).
-    Health and metrics are always admitted. ``limit`` 0 admits everything."""
+    Health and metrics are always admitted. ``limit`` 0 admits everything.
+
+    A read of one's own write (a ``GET`` with ``?after=``) finishes work the service has
+    already done, so other requests are turned away first: they are admitted only while
+    fewer than half the limit are in progress, such a read up to the whole limit. Refused,
+    those reads would throw their writes' work away, and a saturated service would spend
+    ever more of itself on work nobody sees."""
 
     def __init__(self, app: ASGIApp, *, limit: int, retry_after: int = 1) -> None:
         self.app = app
         self.limit = limit
+        self.new_work_limit = max(1, limit // 2)
         self.retry_after = str(retry_after)
         self.in_progress = 0
 
@@ -170,26 +177,38 @@ class AdmissionControl:
         if scope["type"] != "http" or self.limit <= 0 or scope["path"] in ADMISSION_EXEMPT:
             await self.app(scope, receive, send)
             return
-        if self.in_progress >= self.limit:
-            REQUESTS_REFUSED.inc()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": [
-                        (b"content-type", PROBLEM_JSON.encode()),
-                        (b"content-length", str(len(_BUSY)).encode()),
-                        (b"retry-after", self.retry_after.encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": _BUSY})
+        room = self.limit if reads_own_write(scope) else self.new_work_limit
+        if self.in_progress >= room:
+            await self._refuse(send)
             return
         self.in_progress += 1
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_progress -= 1
+
+    async def _refuse(self, send: Send) -> None:
+        REQUESTS_REFUSED.inc()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(_BUSY)).encode()),
+                    (b"retry-after", self.retry_after.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": _BUSY})
+
+
+def reads_own_write(scope: Scope) -> bool:
+    """A ``GET`` (or ``HEAD``) naming ``after``, the sequence a command answered."""
+    if scope["method"] not in ("GET", "HEAD"):
+        return False
+    query: bytes = scope.get("query_string", b"")
+    return any(item.partition(b"=")[0] == b"after" for item in query.split(b"&"))
 
 
 def install_edges(app: FastAPI) -> None:

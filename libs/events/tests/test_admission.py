@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
-from agora_events.http import AdmissionControl, install_edges
+from agora_events.http import AdmissionControl, install_edges, reads_own_write
 from agora_events.service import ServiceDefinition, application
 from agora_events.settings import ServiceSettings
 
@@ -38,11 +39,11 @@ async def test_past_the_limit_a_request_is_answered_503_with_retry_after_at_once
     app, release, entered = app_holding_requests(limit=3)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
-        held = [asyncio.create_task(client.get("/slow")) for _ in range(3)]
+        held = [asyncio.create_task(client.get("/slow", params={"after": 1})) for _ in range(3)]
         for _ in held:
             await entered.acquire()
 
-        refused = await client.get("/slow")
+        refused = await client.get("/slow", params={"after": 1})
         health = await client.get("/healthz")
         release.set()
         answers = await asyncio.gather(*held)
@@ -54,6 +55,46 @@ async def test_past_the_limit_a_request_is_answered_503_with_retry_after_at_once
     assert health.status_code == 200  # health and metrics are always admitted
     assert [answer.status_code for answer in answers] == [200, 200, 200]
     assert after.status_code == 200  # the places are given back
+
+
+async def test_a_saturated_service_turns_away_new_work_before_the_reads_of_its_writes() -> None:
+    app, release, entered = app_holding_requests(limit=4)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
+        new_work = [asyncio.create_task(client.get("/slow")) for _ in range(2)]
+        for _ in new_work:
+            await entered.acquire()
+        more_new_work = await client.get("/slow")  # half the limit is taken: no new work
+
+        reads = [asyncio.create_task(client.get("/slow", params={"after": 7})) for _ in range(2)]
+        for _ in reads:
+            await entered.acquire()  # reads of a write still get in, up to the whole limit
+        read_past_the_limit = await client.get("/slow", params={"x": "1", "after": 8})
+        release.set()
+        answers = await asyncio.gather(*new_work, *reads)
+
+    assert more_new_work.status_code == 503
+    assert more_new_work.headers["Retry-After"] == "1"
+    assert read_past_the_limit.status_code == 503
+    assert [answer.status_code for answer in answers] == [200] * 4
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "expected"),
+    [
+        ("GET", b"after=12", True),
+        ("GET", b"limit=5&after=12", True),
+        ("HEAD", b"after=12", True),
+        ("GET", b"afterwards=12", False),
+        ("GET", b"", False),
+        ("POST", b"after=12", False),
+    ],
+)
+def test_a_read_of_ones_own_write_is_a_get_naming_after(
+    method: str, query: bytes, expected: bool
+) -> None:
+    scope = {"type": "http", "method": method, "path": "/x", "query_string": query}
+    assert reads_own_write(scope) is expected
 
 
 async def test_a_limit_of_zero_admits_every_request() -> None:
