@@ -498,8 +498,11 @@ async def _runtime(request: Request) -> Runtime[Any, Any]:
 RuntimeOf = Annotated[Runtime[Any, Any], Depends(_runtime)]
 
 
-async def reader(rt: RuntimeOf, after: After = None) -> AsyncIterator[AsyncSession]:
+# The two readers take the request, not RuntimeOf: a dependency of a dependency costs FastAPI
+# a resolution of its own on every request, and these are on every query.
+async def reader(request: Request, after: After = None) -> AsyncIterator[AsyncSession]:
     """A read-model session; with ``?after=<sequence>``, once the read model has it."""
+    rt = runtime_of(request)
     await rt.refuse_while_building()
     if after is not None:
         await rt.wait_for(after)
@@ -510,9 +513,10 @@ async def reader(rt: RuntimeOf, after: After = None) -> AsyncIterator[AsyncSessi
 Reader = Annotated[AsyncSession, Depends(reader)]
 
 
-async def read_connection(rt: RuntimeOf, after: After = None) -> AsyncIterator[AsyncConnection]:
+async def read_connection(request: Request, after: After = None) -> AsyncIterator[AsyncConnection]:
     """``reader`` without the ORM session: a Core connection, for a hot query that needs
     only ``execute`` (its statements run in one read transaction all the same)."""
+    rt = runtime_of(request)
     await rt.refuse_while_building()
     if after is not None:
         await rt.wait_for(after)

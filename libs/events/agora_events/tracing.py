@@ -43,10 +43,14 @@ def configure_tracing(service_name: str) -> None:
     """Record this process's spans, and export them over OTLP/HTTP when
     ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set.
 
-    Without an endpoint spans are still made (log lines get real trace ids) and dropped. The
-    standard ``OTEL_*`` variables apply: ``OTEL_SERVICE_NAME`` overrides ``service_name``,
-    ``OTEL_TRACES_SAMPLER``, ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_BSP_*``,
-    ``OTEL_SDK_DISABLED``. Calling it again does nothing."""
+    Without an endpoint nothing would receive a recorded span, so unless
+    ``OTEL_TRACES_SAMPLER`` says otherwise a trace this process starts is not recorded
+    (parent-based: a caller's sampled trace still is). Its spans still have real ids, which
+    log lines carry; they cost no attributes, events or span processor (about a twentieth
+    of a service's loop per request, bench/bench_http.py). The standard ``OTEL_*`` variables
+    apply: ``OTEL_SERVICE_NAME`` overrides ``service_name``, ``OTEL_TRACES_SAMPLER``,
+    ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_BSP_*``, ``OTEL_SDK_DISABLED``. Calling it again
+    does nothing."""
     if _State.configured:
         return
     _State.configured = True
@@ -54,10 +58,14 @@ def configure_tracing(service_name: str) -> None:
         return  # someone (opentelemetry-instrument, say) configured the process already
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
     named = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service_name}
-    provider = TracerProvider(resource=Resource.create(named))
-    if any(os.environ.get(name) for name in EXPORT_ENDPOINTS):
+    exporting = any(os.environ.get(name) for name in EXPORT_ENDPOINTS)
+    chosen = exporting or os.environ.get("OTEL_TRACES_SAMPLER")
+    sampler = None if chosen else ParentBased(ALWAYS_OFF)  # None: the OTEL_* variables' own
+    provider = TracerProvider(resource=Resource.create(named), sampler=sampler)
+    if exporting:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 

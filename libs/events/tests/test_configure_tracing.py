@@ -118,6 +118,40 @@ def test_without_an_endpoint_spans_still_give_log_lines_real_trace_ids() -> None
     assert len(line["span_id"]) == 16 and int(line["span_id"], 16) != 0
 
 
+RECORDING_PROBE = """
+from agora_events.tracing import configure_tracing, extract_context, tracer
+
+configure_tracing("agora-probe")
+caller = extract_context("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+begun_here = tracer().start_span("here")
+continued = tracer().start_span("continued", context=caller)
+print(begun_here.is_recording(), begun_here.get_span_context().is_valid, continued.is_recording())
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "False True True"),  # nothing exports: a trace begun here is not recorded
+        ({"OTEL_TRACES_SAMPLER": "always_on"}, "True True True"),  # unless a sampler says so
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}, "True True True"),
+    ],
+)
+def test_a_trace_begun_here_is_recorded_only_where_something_receives_it(
+    env: dict[str, str], expected: str
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", RECORDING_PROBE],
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == expected
+
+
 def test_importing_the_kernel_sets_up_no_tracing() -> None:
     code = (
         "import sys, agora_events.http, agora_events.commands, agora_events.logs\n"
