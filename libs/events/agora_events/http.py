@@ -161,15 +161,14 @@ class AdmissionControl:
     Health and metrics are always admitted. ``limit`` 0 admits everything.
 
     A read of one's own write (a ``GET`` with ``?after=``) finishes work the service has
-    already done, so other requests are turned away first: they are admitted only while
-    fewer than half the limit are in progress, such a read up to the whole limit. Refused,
-    those reads would throw their writes' work away, and a saturated service would spend
-    ever more of itself on work nobody sees."""
+    already done, so it may go past ``limit``, up to twice it in all: a saturated service
+    turns away new work, not the reads of the writes it has just made. Refused, those reads
+    would throw their writes' work away, and the service would spend ever more of itself on
+    work nobody sees."""
 
     def __init__(self, app: ASGIApp, *, limit: int, retry_after: int = 1) -> None:
         self.app = app
         self.limit = limit
-        self.new_work_limit = max(1, limit // 2)
         self.retry_after = str(retry_after)
         self.in_progress = 0
 
@@ -177,7 +176,7 @@ class AdmissionControl:
         if scope["type"] != "http" or self.limit <= 0 or scope["path"] in ADMISSION_EXEMPT:
             await self.app(scope, receive, send)
             return
-        room = self.limit if reads_own_write(scope) else self.new_work_limit
+        room = 2 * self.limit if reads_own_write(scope) else self.limit
         if self.in_progress >= room:
             await self._refuse(send)
             return

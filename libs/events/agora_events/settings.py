@@ -79,8 +79,8 @@ class ServiceSettings(BaseSettings):
         default=64,
         ge=0,
         description="HTTP requests in progress at once; the next one is answered 503 with "
-        "Retry-After instead of queueing behind them (0: no limit). New work gets half of "
-        "it; reads of one's own write (?after=) the rest",
+        "Retry-After instead of queueing behind them (0: no limit); reads of one's own write "
+        "(?after=) may take as many again",
     )
 
     @field_validator("nats_tls_ca_file")
