@@ -5,9 +5,10 @@
 
     .venv/bin/python bench/bench_appends.py [--count 5000] [--rounds 3] [--traced]
 
-``--traced`` records Agora's spans the way a service does after ``configure_tracing`` (an SDK
-tracer provider; nothing exported), instead of the no-op tracer of a process that never
-configured tracing.
+``--traced`` records Agora's spans the way a service with an exporter does after
+``configure_tracing`` (an SDK tracer provider that records every span; nothing is exported
+here), instead of the no-op tracer of a process that never configured tracing. A service
+without an exporter records none of the traces it begins.
 """
 
 from __future__ import annotations
