@@ -35,13 +35,21 @@ def app_holding_requests(limit: int) -> tuple[FastAPI, asyncio.Event, asyncio.Se
     return app, release, entered
 
 
+async def held_inside(
+    client: httpx.AsyncClient, entered: asyncio.Semaphore, count: int, **params: int
+) -> list[asyncio.Task[httpx.Response]]:
+    """``count`` requests to ``/slow``, returned once every one of them is in the route."""
+    held = [asyncio.create_task(client.get("/slow", params=params)) for _ in range(count)]
+    for _ in held:
+        await entered.acquire()
+    return held
+
+
 async def test_past_the_limit_a_request_is_answered_503_with_retry_after_at_once() -> None:
     app, release, entered = app_holding_requests(limit=3)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
-        held = [asyncio.create_task(client.get("/slow")) for _ in range(3)]
-        for _ in held:
-            await entered.acquire()
+        held = await held_inside(client, entered, 3)
 
         refused = await client.get("/slow")
         health = await client.get("/healthz")
@@ -61,14 +69,10 @@ async def test_a_saturated_service_turns_away_new_work_before_the_reads_of_its_w
     app, release, entered = app_holding_requests(limit=2)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
-        new_work = [asyncio.create_task(client.get("/slow")) for _ in range(2)]
-        for _ in new_work:
-            await entered.acquire()
+        new_work = await held_inside(client, entered, 2)
         more_new_work = await client.get("/slow")  # the limit is taken: no new work
 
-        reads = [asyncio.create_task(client.get("/slow", params={"after": 7})) for _ in range(2)]
-        for _ in reads:
-            await entered.acquire()  # reads of a write still get in, up to twice the limit
+        reads = await held_inside(client, entered, 2, after=7)  # up to twice the limit
         read_past_the_reserve = await client.get("/slow", params={"x": "1", "after": 8})
         release.set()
         answers = await asyncio.gather(*new_work, *reads)

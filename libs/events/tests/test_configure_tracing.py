@@ -69,17 +69,22 @@ def collector() -> Iterator[Collector]:
         thread.join()
 
 
-def run_probe(**env: str) -> dict[str, str]:
+def run_python(code: str, **env: str) -> str:
+    """What ``code`` prints, run in a fresh process with no ``OTEL_`` variable but ``env``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     done = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", code],
         env=clean | env,
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
-    line: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return done.stdout.strip()
+
+
+def run_probe(**env: str) -> dict[str, str]:
+    line: dict[str, str] = json.loads(run_python(PROBE, **env).splitlines()[-1])
     return line
 
 
@@ -140,16 +145,7 @@ print(begun_here.is_recording(), begun_here.get_span_context().is_valid, continu
 def test_a_trace_begun_here_is_recorded_only_where_something_receives_it(
     env: dict[str, str], expected: str
 ) -> None:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    done = subprocess.run(
-        [sys.executable, "-c", RECORDING_PROBE],
-        env=clean | env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert done.stdout.strip() == expected
+    assert run_python(RECORDING_PROBE, **env) == expected
 
 
 def test_importing_the_kernel_sets_up_no_tracing() -> None:
