@@ -31,6 +31,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Collection,
     Coroutine,
     Iterator,
     Mapping,
@@ -200,13 +201,15 @@ class Runtime(Generic[Cfg, U]):
         self.app.state.runtime = self
         self.app.state.refresh_metrics = self.readiness
 
+    build_targets: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Where each stream of a building projection ended when it was first looked at (the
+    start): reaching it is catching up. Events stored since are lag, not building; under
+    steady writes the lag need never be 0 at the moment it is looked at."""
+
     def _still_building(self, lags: Sequence[Lag]) -> list[str]:
         """What is still being built (forgetting what has caught up: once caught up, a
         read model is served, and a later lag is only lag)."""
-        behind: dict[str, int] = {}
-        for lag in lags:
-            if lag.projection in self.building:
-                behind[lag.projection] = behind.get(lag.projection, 0) + lag.lag
+        behind = building_behind(self.building, self.build_targets, lags)
         self.building -= {name for name, total in behind.items() if total == 0}
         return [
             f"projection {name} is being built from the log ({self.db.display}): "
@@ -477,6 +480,21 @@ async def _start_reactors(
         reactor.keep_consumers()
         stack.push_async_callback(_bounded, f"reactor {reactor.name}", reactor.stop_keeping)
     return broker, reactors
+
+
+def building_behind(
+    building: Collection[str], targets: dict[tuple[str, str], int], lags: Sequence[Lag]
+) -> dict[str, int]:
+    """How far each projection in ``building`` is from where its streams ended when first
+    looked at (recorded in ``targets`` on that first look); 0 once it has reached them."""
+    behind: dict[str, int] = {}
+    for lag in lags:
+        if lag.projection not in building:
+            continue
+        target = targets.setdefault((lag.projection, lag.stream), lag.last_sequence)
+        remaining = 0 if lag.lag == 0 or lag.checkpoint >= target else lag.lag
+        behind[lag.projection] = behind.get(lag.projection, 0) + remaining
+    return behind
 
 
 # -- HTTP ------------------------------------------------------------------------------------
