@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agora_events.nats_server import EmbeddedNats, free_port
+from agora_events.nats_server import EmbeddedNats, PortTaken, free_port
 from agora_events.testing.certificates import certificate_authority, issue
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,16 +258,30 @@ class NatsCluster:
     def start(self, size: int | None = None) -> NatsCluster:
         statefulset = named("StatefulSet", "nats")
         size = size or int(statefulset["spec"]["replicas"])
+        for attempt in range(3):
+            try:
+                self._start_nodes(size)
+                break
+            except PortTaken:
+                # A route or monitoring port went to another process between its pick and
+                # the node's bind: the routes name every port, so the cluster starts anew.
+                self.stop()
+                self.nodes.clear()
+                shutil.rmtree(self.home / "nodes", ignore_errors=True)
+                if attempt == 2:
+                    raise
+        self.wait_formed()
+        return self
+
+    def _start_nodes(self, size: int) -> None:
         cluster_ports = [free_port() for _ in range(size)]
         for index in range(size):
             self.nodes.append(self._node(index, cluster_ports))
         for node in self.nodes:
             node.server.start()
-        self.wait_formed()
-        return self
 
     def _node(self, index: int, cluster_ports: list[int]) -> NatsNode:
-        home = self.home / f"nats-{index}"
+        home = self.home / "nodes" / f"nats-{index}"
         return NatsNode(
             index,
             configured_server(

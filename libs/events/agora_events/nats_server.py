@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import ctypes
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 MINIMUM_VERSION = (2, 12, 0)
 _PR_SET_PDEATHSIG = 1
@@ -23,6 +26,10 @@ _PR_SET_PDEATHSIG = 1
 
 class NatsServerError(RuntimeError):
     pass
+
+
+class PortTaken(NatsServerError):
+    """Something else bound a port the server was to listen on, after it was picked."""
 
 
 def server_binary() -> str:
@@ -49,33 +56,91 @@ def die_with_parent() -> None:
         pass
 
 
+# Ports this process has handed out, so two picks before either is bound cannot agree.
+_handed_out: set[int] = set()
+_LOWEST_PICKED = 10000
+
+
 def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
-    """``preferred`` when nothing listens there, otherwise a port the kernel hands out."""
-    if preferred is not None:
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((host, preferred))
-                return preferred
-            except OSError:
-                pass
+    """``preferred`` when nothing listens there, otherwise a free port below the kernel's
+    ephemeral range (so no outgoing connection can take it between this pick and the bind)."""
+    if preferred is not None and _can_bind(host, preferred, reuse=True):
+        return preferred
+    low, high = _LOWEST_PICKED, ephemeral_ports()[0]
+    if high - low >= 1000:
+        for candidate in random.sample(range(low, high), 64):
+            if candidate not in _handed_out and _can_bind(host, candidate):
+                _handed_out.add(candidate)
+                return candidate
     with socket.socket() as probe:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
 
 
-def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes]) -> None:
+def ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel takes outgoing connections' local ports from."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535  # IANA's dynamic range, where the file does not exist
+
+
+def _can_bind(host: str, port: int, *, reuse: bool = False) -> bool:
+    # Without SO_REUSEADDR the probe also refuses a port held by a connection, not only
+    # by a listener: either would make the server's own bind fail.
+    with socket.socket() as probe:
+        if reuse:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_for_port(
+    host: str,
+    port: int,
+    timeout: float,
+    process: subprocess.Popen[bytes],
+    output: IO[bytes],
+    since: int = 0,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise NatsServerError(f"nats-server exited with code {process.returncode}")
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
+            raise exited(process.returncode, output, since)
+        if greets(host, port):
+            return
+        time.sleep(0.02)
     raise NatsServerError(f"nats-server did not listen on {host}:{port} within {timeout}s")
+
+
+def greets(host: str, port: int) -> bool:
+    """Whether a NATS server answers there: its INFO line, not only an accepted connection
+    (the port may be another process's, and the server about to exit for it). A server whose
+    TLS comes first sends INFO in plain text once its wait for a client hello is over."""
+    try:
+        with socket.create_connection((host, port), timeout=0.2) as connection:
+            connection.settimeout(2.0)
+            return connection.recv(4) == b"INFO"
+    except OSError:
+        return False
+
+
+def exited(code: int, output: IO[bytes], since: int) -> NatsServerError:
+    """The error for a server that stopped at start, with the reason it logged last (in
+    what it wrote from ``since`` on: a log file holds earlier runs too)."""
+    output.seek(since)
+    lines = output.read().decode(errors="replace").splitlines()
+    said = [line.strip() for line in lines if line.strip()]
+    # A fatal line where the server logged one; else its last words (a configuration it
+    # cannot parse is printed bare, before logging starts).
+    reason = next((line for line in reversed(said) if "[FTL]" in line), said[-1] if said else "")
+    kind = PortTaken if "address already in use" in reason else NatsServerError
+    return kind(f"nats-server exited with code {code}: {reason or 'no output'}")
 
 
 @dataclass
@@ -99,8 +164,20 @@ class EmbeddedNats:
 
     def start(self, timeout: float = 15.0) -> EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        if not self.port:
+        if self.port:
+            return self._spawn(timeout)
+        for attempt in range(3):
             self.port = free_port(host=self.host)
+            try:
+                return self._spawn(timeout)
+            except PortTaken:
+                # Taken by another process after the pick: pick again, a bounded few times.
+                if attempt == 2:
+                    raise
+                self.port = 0
+        raise AssertionError("unreachable")
+
+    def _spawn(self, timeout: float) -> EmbeddedNats:
         command = [
             server_binary(),
             "--jetstream",
@@ -117,8 +194,11 @@ class EmbeddedNats:
             command += ["--http_port", str(self.monitor_port)]
         if self.config_file is not None:
             command += ["--config", str(self.config_file)]
-        output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        try:
+        # Without a log file the output still goes somewhere readable, for the reason a
+        # server that would not start gives.
+        output = open(self.log_file, "ab+") if self.log_file else tempfile.TemporaryFile()  # noqa: SIM115
+        with output:
+            since = output.seek(0, os.SEEK_END)
             self.process = subprocess.Popen(
                 command,
                 stdout=output,
@@ -127,10 +207,7 @@ class EmbeddedNats:
                 env={**os.environ, **self.environment},
                 preexec_fn=die_with_parent,
             )
-        finally:
-            if self.log_file:
-                output.close()  # type: ignore[union-attr]
-        wait_for_port(self.host, self.port, timeout, self.process)
+            wait_for_port(self.host, self.port, timeout, self.process, output, since)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
