@@ -131,7 +131,7 @@ class ReadModelDatabase:
             try:
                 async with session.begin():
                     yield session
-                    await session.flush_writes()
+                    await session.flush_writes(commit_follows=True)
             except BaseException:
                 # Even when the task is cancelled (again) meanwhile: a connection left inside
                 # its transaction would hold SQLite's write lock for good.

@@ -21,13 +21,16 @@ keeps this projection in that mode (``Projection(write_behind=False)`` chooses i
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import Delete, Insert, Result, Update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import BindParameter
+
+from .sqlite_driver import deferred_writes
 
 
 class QueuedWriteError(RuntimeError):
@@ -120,19 +123,26 @@ class WriteBehindSession(AsyncSession):
         # send it after them instead of before.
         return not (self.new or self.deleted or self.dirty)
 
-    async def flush_writes(self) -> None:
-        """Send every queued write, in order, grouping runs of the same shape."""
-        queue, self._queue = self._queue, []
-        start = 0
-        while start < len(queue):
-            end = start + 1
-            while end < len(queue) and queue[end].shape == queue[start].shape:
-                end += 1
-            await self._send(queue[start:end])
-            start = end
+    async def flush_writes(self, *, commit_follows: bool = False) -> None:
+        """Send every queued write, in order, grouping runs of the same shape.
 
-    async def _send(self, run: list[_Write]) -> None:
-        connection = await super().connection()
+        ``commit_follows``: nothing else is sent before the commit, so with SQLite the writes
+        wait for it and cross to SQLite's thread with it (see sqlite_driver)."""
+        queue, self._queue = self._queue, []
+        if not queue:
+            return
+        connection = await super().connection()  # opened (and set up) before any write waits
+        with deferred_writes() if commit_follows else contextlib.nullcontext():
+            start = 0
+            while start < len(queue):
+                end = start + 1
+                while end < len(queue) and queue[end].shape == queue[start].shape:
+                    end += 1
+                await self._send(connection, queue[start:end])
+                start = end
+
+    @staticmethod
+    async def _send(connection: AsyncConnection, run: list[_Write]) -> None:
         first = run[0]
         if first.params is not None:
             rows = [dict(write.params or {}) for write in run]
