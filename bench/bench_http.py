@@ -17,7 +17,12 @@ its threads and its event loop's thread alone (the loop is what saturates first;
 figure swings far less with a busy machine than the rates do). Nothing is asserted.
 
     .venv/bin/python bench/bench_http.py [--rates 100,200,300,500] [--seconds 10] [--floor]
-        [--env AGORA_REGISTRATION_MAX_REQUESTS_IN_FLIGHT=64 ...]
+        [--split] [--env AGORA_REGISTRATION_MAX_REQUESTS_IN_FLIGHT=64 ...]
+
+``--split`` runs the service as two replicas on the same read model: the one offered the load
+does not project (``AGORA_REGISTRATION_RUN_PROJECTIONS=false``, and no reactor), and a second,
+offered nothing, projects and announces its checkpoints. The CPU figures are then both
+processes' together.
 
 ``--floor`` then offers the same rates to ``http_floor.py`` (the same flow on raw nats-py,
 aiosqlite and uvicorn) and prints Agora's ratios to it.
@@ -71,6 +76,8 @@ class Report:
     """The service process's CPU seconds meanwhile, all threads."""
     loop_cpu: float = 0.0
     """The same, of its main thread (the event loop) alone."""
+    loop_cpus: list[float] = field(default_factory=list)
+    """Each process's share of ``loop_cpu``, when the service runs as more than one."""
 
     @property
     def achieved(self) -> float:
@@ -98,8 +105,14 @@ class Report:
             f"{self.refused_reads} on the read)  "
             f"other errors {others:>4}  generator late p50 {lateness:.2f} ms  "
             f"service CPU/flow {self.cpu / max(done, 1) * 1000:.2f} ms "
-            f"(loop {self.loop_cpu / max(done, 1) * 1000:.2f} ms)"
+            f"(loop {self.loop_cpu / max(done, 1) * 1000:.2f} ms{self._loops()})"
         )
+
+    def _loops(self) -> str:
+        if len(self.loop_cpus) < 2:
+            return ""
+        shares = (f"{cpu / max(len(self.latencies), 1) * 1000:.2f}" for cpu in self.loop_cpus)
+        return f": projecting {' + serving '.join(shares)}"
 
 
 class Connection:
@@ -214,15 +227,19 @@ def generator_process(port: int, rate: float, seconds: float, out: Queue[Report]
         out.put(runner.run(generate(port, rate, seconds)))
 
 
-def cpu_seconds(service: psutil.Process) -> tuple[float, float]:
-    """The process's CPU seconds (user + system), all threads and the main thread's."""
-    times = service.cpu_times()
-    main = next((t for t in service.threads() if t.id == service.pid), None)
-    loop = main.user_time + main.system_time if main is not None else float("nan")
-    return times.user + times.system, loop
+def cpu_seconds(services: list[psutil.Process]) -> tuple[float, list[float]]:
+    """The processes' CPU seconds (user + system), all threads, and each one's main thread."""
+    total = 0.0
+    loops = []
+    for service in services:
+        times = service.cpu_times()
+        main = next((t for t in service.threads() if t.id == service.pid), None)
+        total += times.user + times.system
+        loops.append(main.user_time + main.system_time if main is not None else float("nan"))
+    return total, loops
 
 
-def offered(port: int, rate: float, seconds: float, service: psutil.Process) -> Report:
+def offered(port: int, rate: float, seconds: float, service: list[psutil.Process]) -> Report:
     context = multiprocessing.get_context("spawn")
     out: Queue[Report] = context.Queue()
     process = context.Process(target=generator_process, args=(port, rate, seconds, out))
@@ -231,7 +248,9 @@ def offered(port: int, rate: float, seconds: float, service: psutil.Process) -> 
     report: Report = out.get()
     after = cpu_seconds(service)
     process.join()
-    report.cpu, report.loop_cpu = after[0] - before[0], after[1] - before[1]
+    report.cpu = after[0] - before[0]
+    report.loop_cpus = [end - start for start, end in zip(before[1], after[1], strict=True)]
+    report.loop_cpu = sum(report.loop_cpus)
     return report
 
 
@@ -260,6 +279,26 @@ def wait_ready(port: int, service: subprocess.Popen[bytes], timeout: float = 60.
     raise SystemExit("the registration service did not become ready in time")
 
 
+def start(
+    command: list[str], env: dict[str, str], port: int, folder: Path
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` (serving on ``port``) and wait until it is ready."""
+    with open(folder / f"{port}.log", "wb") as log:
+        service = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(port, service)
+    except SystemExit:
+        print((folder / f"{port}.log").read_text()[-3000:], file=sys.stderr)
+        stop(service)
+        raise
+    return service
+
+
+def stop(service: subprocess.Popen[bytes]) -> None:
+    service.terminate()
+    service.wait(30)
+
+
 def run(
     command: list[str],
     env: dict[str, str],
@@ -267,17 +306,23 @@ def run(
     folder: Path,
     rates: list[float],
     args: argparse.Namespace,
+    projecting: dict[str, str] | None = None,
 ) -> list[Report]:
-    """Start ``command`` (serving on ``port``), warm it up, and offer it each rate in turn."""
-    log = open(folder / f"{port}.log", "wb")  # noqa: SIM115 (closed below)
-    service = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    """Start ``command`` (serving on ``port``), warm it up, and offer it each rate in turn.
+    With ``projecting`` (the environment of a second replica, which projects), the first runs
+    without projecting."""
+    services = []
     try:
-        try:
-            wait_ready(port, service)
-        except SystemExit:
-            print((folder / f"{port}.log").read_text()[-3000:], file=sys.stderr)
-            raise
-        watched = psutil.Process(service.pid)
+        if projecting is not None:
+            services.append(
+                start(command, projecting, int(projecting["AGORA_REGISTRATION_HTTP_PORT"]), folder)
+            )
+            env = env | {
+                "AGORA_REGISTRATION_RUN_PROJECTIONS": "false",
+                "AGORA_REGISTRATION_RUN_REACTORS": "false",
+            }
+        services.append(start(command, env, port, folder))
+        watched = [psutil.Process(service.pid) for service in services]
         if args.warmup:
             offered(port, 50, args.warmup, watched)
         reports = []
@@ -286,9 +331,8 @@ def run(
             print(reports[-1].line(), flush=True)
         return reports
     finally:
-        service.terminate()
-        service.wait(30)
-        log.close()
+        for service in reversed(services):
+            stop(service)
 
 
 def main() -> None:
@@ -298,6 +342,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds at 50/s first")
     parser.add_argument(
         "--floor", action="store_true", help="then the same flows on raw parts (http_floor.py)"
+    )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="serve from a replica that does not project, beside one that does",
     )
     parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for the service process"
@@ -315,9 +364,14 @@ def main() -> None:
         }
         env |= dict(item.split("=", 1) for item in args.env)
         print(f"register → visible, open loop, {args.seconds:g} s per rate")
-        print("Agora's registration service")
         service_command = [sys.executable, "-m", "agora_registration.main", "serve"]
-        agora = run(service_command, env, port, folder, rates, args)
+        projecting = None
+        if args.split:
+            print("Agora's registration service, served by a replica that does not project")
+            projecting = env | {"AGORA_REGISTRATION_HTTP_PORT": str(free_port())}
+        else:
+            print("Agora's registration service")
+        agora = run(service_command, env, port, folder, rates, args, projecting)
         if not args.floor:
             return
         print("the floor: the same flow on raw nats-py, aiosqlite and uvicorn (http_floor.py)")

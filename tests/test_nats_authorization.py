@@ -155,6 +155,43 @@ async def test_each_service_runs_its_commands_projections_and_reactor_under_its_
         assert opened.is_open
 
 
+async def test_a_replica_that_does_not_project_hears_checkpoints_only_its_own_service_announces(
+    streams: EmbeddedNats, tmp_path: Path
+) -> None:
+    database = f"sqlite+aiosqlite:///{tmp_path}/r.db"
+    as_registration = url(streams, "registration")
+    projecting = RegistrationSettings(nats_url=as_registration, database_url=database)
+    following = RegistrationSettings(
+        nats_url=as_registration, database_url=database, run_projections=False, run_reactors=False
+    )
+    same_account = await connected(streams, "registration")
+    other_account = await connected(streams, "agenda")
+    try:
+        heard = await same_account.subscribe("_AGORA.checkpoint.>")
+        overheard = await other_account.subscribe("_AGORA.checkpoint.>")
+        await same_account.flush()
+        await other_account.flush()
+        async with running(REGISTRATION, projecting), running(REGISTRATION, following) as replica:
+            outcome = await replica.commands.register(
+                name="Aziz Karimov",
+                email="a.karimov@example.org",
+                category="delegate",
+                delegation="UZB",
+            )
+            await replica.wait_for(outcome.sequence)
+            announced = 0
+            while announced < outcome.sequence:
+                announced = int((await heard.next_msg(timeout=5)).data)
+            assert [lag.state for lag in await replica.projections.lag()] == ["standby"] * len(
+                replica.projections._loops
+            )
+        with pytest.raises(NatsTimeout):  # accounts do not share core subjects
+            await overheard.next_msg(timeout=0.3)
+    finally:
+        await same_account.close()
+        await other_account.close()
+
+
 async def test_a_service_cannot_write_another_context_nor_change_a_stream(
     streams: EmbeddedNats, admin: NATS
 ) -> None:

@@ -154,7 +154,7 @@ class Checks(BaseModel):
     nats: Literal["connected", "disconnected"]
     reactor_connection: Literal["connected", "disconnected", "not running"] = "not running"
     projections: list[ProjectionCheck] | None = None
-    """None: this instance runs no projections."""
+    """None: this service keeps no read model."""
     reactors: list[ReactorCheck] | None = None
     """None: this instance runs no reactors."""
     problems: list[str] = []
@@ -255,9 +255,10 @@ class Runtime(Generic[Cfg, U]):
 
     @property
     def projections(self) -> ProjectionRunner:
-        """The projection runner, when this instance runs the projections."""
+        """The projection runner (one that follows another replica's, when this one does not
+        project), when the service keeps a read model."""
         if self.runner is None:
-            raise LookupError("this instance runs no projections")
+            raise LookupError("this service keeps no read model")
         return self.runner
 
     @property
@@ -274,9 +275,8 @@ class Runtime(Generic[Cfg, U]):
         if self.runner is None:
             raise HTTPException(
                 503,
-                f"this instance runs no projections (AGORA_{self.definition.context.upper()}"
-                f"_RUN_PROJECTIONS=false), so it cannot wait for sequence {sequence}; "
-                "query without ?after=",
+                f"the {self.definition.context} service keeps no read model, so it cannot "
+                f"wait for sequence {sequence}; query without ?after=",
             )
         await self.runner.wait_for(
             sequence,
@@ -417,8 +417,11 @@ async def running(
         # served until caught up with the log.
         building = {p.projection for p in prepared if p.action != "unchanged"}
         runner = None
-        if settings.run_projections and projections:
-            runner = ProjectionRunner(nc, db, projections, consumer_prefix=context)
+        if projections:
+            # run_projections=false: this replica never projects, and follows the one that does.
+            runner = ProjectionRunner(
+                nc, db, projections, consumer_prefix=context, project=settings.run_projections
+            )
             await runner.start()
             stack.push_async_callback(_bounded, "projections", runner.stop)
         store = EventStore(nc, source="/agora", public_url=settings.base_url)

@@ -39,7 +39,11 @@ class ServiceSettings(BaseSettings):
         default=None, description="PostgreSQL only: keep the read model in this schema"
     )
     read_your_writes_timeout: float = 2.0
-    run_projections: bool = True
+    run_projections: bool = Field(
+        default=True,
+        description="false runs a replica that never projects: it follows the checkpoints "
+        "that the replica projecting announces, so ?after= still answers as soon as it can",
+    )
     run_reactors: bool = Field(
         default=True, description="false runs a replica without the service's reactors"
     )

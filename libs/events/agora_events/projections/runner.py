@@ -7,7 +7,10 @@ down, a consumer deleted, a gap in delivery) ends the pass; the loop waits a lit
 again from the stored checkpoint, so nothing fetched is ever skipped.
 
 ``wait_for`` gives read-your-writes: a query waits (bounded) until the projections reading a
-stream have applied every event of theirs up to a given sequence.
+stream have applied every event of theirs up to a given sequence. A replica that does not
+project (its lease is held elsewhere, or it was told not to) learns of progress from the
+checkpoints the projecting replica announces on core NATS after each commit, and reads the
+stored checkpoint now and then in case an announcement was lost.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
 
 from .. import contracts
 from ..catalogue import EventRegistry, catalogue
@@ -44,6 +50,10 @@ from .rebuild import REPLAY_BATCH, RebuildReport, rebuild
 from .source import PullReader, SourceError, consumer_name, last_sequence, next_matching
 
 log = logging.getLogger("agora.projections")
+
+# Core NATS, no stream: an announcement is a hint that saves a poll, never the record (the
+# checkpoint in the database is). Followed by the database's id, the projection and the stream.
+CHECKPOINTS_SUBJECT = "_AGORA.checkpoint"
 
 State = Literal["stopped", "standby", "running", "retrying"]
 
@@ -86,7 +96,9 @@ class RunnerOptions:
     retry_delay: float = 0.1  # first backoff between handler attempts
     error_pause: float = 1.0  # after a failed pass, before starting again
     standby_pause: float = 5.0  # between attempts to take a lease held elsewhere
-    poll_interval: float = 0.05  # read-your-writes on a replica whose loop is on standby
+    # read-your-writes on a replica whose loop stands by: how often it reads the stored
+    # checkpoint when no announcement has come (one may be lost in a reconnection)
+    poll_interval: float = 0.05
     stop_grace: float = 10.0  # how long stop() waits for a batch to roll back, then cancels
 
 
@@ -102,8 +114,13 @@ class ProjectionRunner:
         consumer_prefix: str,
         registry: EventRegistry = catalogue,
         options: RunnerOptions | None = None,
+        project: bool = True,
     ) -> None:
+        """``project=False``: never take a lease; follow the replica that projects."""
         self._nc = nc
+        self._project = project
+        self._subscription: Subscription | None = None
+        self._announced: dict[str, _Loop] = {}
         self._db = db
         self._projections = {p.name: p for p in projections}
         self._prefix = consumer_prefix
@@ -130,16 +147,47 @@ class ProjectionRunner:
             raise RuntimeError(
                 f"no checkpoints for {', '.join(missing)}: call db.prepare(projections) first"
             )
-        for loop in self._loops:
+        announced = f"{CHECKPOINTS_SUBJECT}.{consumer_name(suffix)}"
+        self._announced = {
+            f"{announced}.{consumer_name(loop.name)}.{loop.stream}": loop for loop in self._loops
+        }
+        # Listening before the loops start. An announcement made since the checkpoints were
+        # read above is missed, as one lost in a reconnection is: a wait then reads the store.
+        self._subscription = await self._nc.subscribe(f"{announced}.>", cb=self._heard)
+        for loop, subject in zip(self._loops, self._announced, strict=True):
             loop.consumer = consumer_name(self._prefix, loop.name, loop.stream, suffix)
+            loop.announce_on = subject
             loop.position = stored[loop.key]
-            loop.start()
+            if self._project:
+                loop.start()
+            else:
+                loop.state = "standby"
 
     async def stop(self) -> None:
         """Stop every loop: a waiting fetch is abandoned, a batch in progress rolls back
         before its next event (it comes again on the next start). Only a handler that hangs
         longer than ``stop_grace`` gets its task cancelled."""
         await asyncio.gather(*(loop.stop() for loop in self._loops))
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            with contextlib.suppress(NatsError):  # the connection is gone: so is the interest
+                await subscription.unsubscribe()
+
+    @property
+    def listening(self) -> bool:
+        """Whether announced checkpoints reach this runner's loops."""
+        return self._subscription is not None
+
+    async def _heard(self, message: Msg) -> None:
+        loop = self._announced.get(message.subject)
+        if loop is None or loop.state == "running":
+            return  # not ours, or our own (the loop that projects knows its position)
+        try:
+            sequence = int(message.data)
+        except ValueError:
+            log.warning("ignored checkpoint announcement %r on %s", message.data, message.subject)
+            return
+        await loop.heard(sequence)
 
     async def __aenter__(self) -> ProjectionRunner:
         await self.start()
@@ -248,6 +296,7 @@ class _Loop:
         self.key = (projection.name, stream)
         self.subjects = projection.streams[stream]
         self.consumer = ""
+        self.announce_on = ""  # the subject of this loop's checkpoint announcements
         self.position = 0  # the highest sequence known applied
         # The highest sequence a reader of this loop has delivered: position reaches it
         # without asking the stream (a reader opened after a failure delivers it again).
@@ -339,6 +388,7 @@ class _Loop:
                 self._measure(outcome, deliveries[-1], time.perf_counter() - started)
                 after = max(after, outcome.checkpoint, deliveries[-1].sequence)
                 await self._advance(outcome.checkpoint)
+                await self._announce(outcome.checkpoint)
         finally:
             self._idle = False
             await reader.close()
@@ -365,6 +415,17 @@ class _Loop:
             async with self._advanced:
                 self.position = sequence
                 self._advanced.notify_all()
+
+    async def heard(self, sequence: int) -> None:
+        """The replica that projects committed the checkpoint ``sequence``."""
+        await self._advance(sequence)
+
+    async def _announce(self, checkpoint: int) -> None:
+        """Tell the replicas that stand by, so their queries waiting for it answer now."""
+        try:
+            await self.runner._nc.publish(self.announce_on, b"%d" % checkpoint)
+        except NatsError as exc:  # they poll the stored checkpoint meanwhile
+            log.debug("checkpoint of %s on %s not announced: %s", self.name, self.stream, exc)
 
     async def _pause(self, seconds: float) -> None:
         """Wait ``seconds`` unless asked to stop first (a backoff, not a synchronisation)."""
@@ -438,17 +499,26 @@ class _Loop:
             )
 
     async def _poll_database(self, sequence: int, deadline: float) -> None:
-        """Another replica holds the lease: follow the checkpoint it commits."""
+        """Another replica projects: wait for the checkpoint it announces, and read the one
+        it stored when no announcement came for a ``poll_interval`` (or none can come: this
+        runner was never started)."""
         clock = asyncio.get_running_loop()
+        listening = self.runner.listening
         while True:
+            if listening:
+                wait = min(self._options.poll_interval, deadline - clock.time())
+                with contextlib.suppress(TimeoutError):
+                    await self._wait_advanced(sequence, wait)
+                    return
             async with self.runner._db.session() as session:
                 stored = (await read_checkpoints(session)).get(self.key, 0)
-            self.position = max(self.position, stored)
+            await self._advance(stored)
             if self.position >= sequence:
                 return
             if clock.time() >= deadline:
                 raise TimeoutError
-            await asyncio.sleep(min(self._options.poll_interval, deadline - clock.time()))
+            if not listening:
+                await asyncio.sleep(min(self._options.poll_interval, deadline - clock.time()))
 
     async def pending_after(self, checkpoint: int, last: int) -> int:
         if checkpoint >= last:

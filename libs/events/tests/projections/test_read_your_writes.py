@@ -11,12 +11,19 @@ from nats.aio.client import Client as NATS
 from sqlalchemy import select
 
 from agora_events.http import install_error_handlers
+from agora_events.projections import runner as runner_module
+from agora_events.projections.bookkeeping import read_checkpoints
 from agora_events.projections.database import ReadModelDatabase
-from agora_events.projections.runner import ReadModelBehind, _Loop
+from agora_events.projections.runner import (
+    ProjectionRunner,
+    ReadModelBehind,
+    RunnerOptions,
+    _Loop,
+)
 from agora_events.projections.source import next_matching
 from agora_events.store import EventStore
 
-from ..counter import CounterOpened, Incremented
+from ..counter import CounterOpened, Incremented, registry
 from .helpers import FAST, append, runner_for, running
 from .model import Switches, counter_projection, counter_tables
 
@@ -208,3 +215,90 @@ async def test_a_query_waiting_for_an_event_its_projection_holds_asks_the_stream
             last_tag = await session.scalar(select(counters.c.last_tag))
     assert looks == []  # the loop had the event in hand: nothing to ask the stream
     assert last_tag == "held"
+
+
+# -- a replica that does not project ------------------------------------------------------
+
+# Reading the store so rarely that only an announcement can end a wait within a test's timeout.
+NO_POLLING = replace(FAST, poll_interval=3600.0)
+
+
+def follower(
+    nc: NATS, db: ReadModelDatabase, options: RunnerOptions = NO_POLLING
+) -> ProjectionRunner:
+    return ProjectionRunner(
+        nc,
+        db,
+        [counter_projection()],
+        consumer_prefix="test",
+        registry=registry,
+        options=options,
+        project=False,
+    )
+
+
+async def test_a_replica_that_does_not_project_sees_a_write_by_the_announced_checkpoint(
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    projection = counter_projection()
+    await db.prepare([projection])
+    async with follower(nats_client, db) as replica, running(nats_client, db, [projection]) as it:
+        ((first, _),) = await append(store, CounterOpened(counter_id="first"))
+        await it.wait_for(first, stream="AGENDA", timeout=5.0)  # its loop is past its start
+        stored_reads: list[object] = []
+
+        async def counted(session: object) -> dict[tuple[str, str], int]:
+            stored_reads.append(session)
+            return await read_checkpoints(session)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(runner_module, "read_checkpoints", counted)
+        ((sequence, _),) = await append(store, CounterOpened(counter_id="mine"))
+        await replica.wait_for(sequence, stream="AGENDA", timeout=5.0)
+        assert stored_reads == []  # the announcement ended the wait, not a read of the store
+        assert [lag.state for lag in await replica.lag()] == ["standby"]
+    _, counters, _ = counter_tables()
+    async with db.session() as session:
+        found = set(await session.scalars(select(counters.c.counter_id)))
+    assert found == {"first", "mine"}
+
+
+async def test_a_replica_that_does_not_project_never_takes_the_free_lease(
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS
+) -> None:
+    projection = counter_projection()
+    await db.prepare([projection])
+    async with follower(nats_client, db, FAST) as replica:
+        ((sequence, _),) = await append(store, CounterOpened(counter_id="a"))
+        with pytest.raises(ReadModelBehind):
+            await replica.wait_for(sequence, stream="AGENDA", timeout=0.3)
+        # The lease is still free: a replica that projects takes it and catches up.
+        async with running(nats_client, db, [projection]) as projecting:
+            await projecting.wait_for(sequence, stream="AGENDA", timeout=5.0)
+            await replica.wait_for(sequence, stream="AGENDA", timeout=5.0)
+
+
+async def test_a_lost_announcement_is_made_up_for_by_reading_the_stored_checkpoint(
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS
+) -> None:
+    projection = counter_projection()
+    await db.prepare([projection])
+    async with follower(nats_client, db, FAST) as replica:
+        assert replica._subscription is not None
+        await replica._subscription.unsubscribe()  # every announcement from now on is lost
+        async with running(nats_client, db, [projection]):
+            ((sequence, _),) = await append(store, CounterOpened(counter_id="a"))
+            await replica.wait_for(sequence, stream="AGENDA", timeout=5.0)
+
+
+async def test_an_announcement_that_is_not_a_sequence_is_ignored(
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS
+) -> None:
+    projection = counter_projection()
+    await db.prepare([projection])
+    async with follower(nats_client, db) as replica, running(nats_client, db, [projection]):
+        ((subject, loop),) = replica._announced.items()
+        await nats_client.publish(subject, b"soon")
+        await nats_client.publish(subject.rsplit(".", 1)[0] + ".NOWHERE", b"99")
+        ((sequence, _),) = await append(store, CounterOpened(counter_id="a"))
+        await replica.wait_for(sequence, stream="AGENDA", timeout=5.0)
+        assert loop.position == sequence
