@@ -309,3 +309,23 @@ async def api(service: Service) -> AsyncIterator[Api]:
     transport = httpx.ASGITransport(app=service.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://registration") as client:
         yield Api(client, service)
+
+
+@pytest.fixture
+async def serving_replica(
+    service: Service, nats_url: str, nats_client: NatsClient, database: dict[str, str | None]
+) -> AsyncIterator[Api]:
+    """A replica beside ``service`` (which projects) that never projects nor reacts."""
+    settings = RegistrationSettings.model_validate(
+        database
+        | {
+            "read_your_writes_timeout": 10.0,
+            "nats_url": nats_url,
+            "run_projections": False,
+            "run_reactors": False,
+        }
+    )
+    async with running(REGISTRATION, settings, nc=nats_client) as replica:
+        transport = httpx.ASGITransport(app=replica.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://replica") as client:
+            yield Api(client, replica)
