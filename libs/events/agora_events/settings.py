@@ -42,7 +42,7 @@ class ServiceSettings(BaseSettings):
     run_projections: bool = Field(
         default=True,
         description="false runs a replica that never projects: it follows the checkpoints "
-        "that the replica projecting announces, so ?after= still answers as soon as it can",
+        "that the projecting replica announces, so ?after= still answers as soon as it can",
     )
     run_reactors: bool = Field(
         default=True, description="false runs a replica without the service's reactors"
