@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -237,24 +238,32 @@ def follower(
     )
 
 
+@pytest.fixture
+def store_reads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Each read of the stored checkpoints a runner makes from now on (clear it to start
+    counting later)."""
+    reads: list[object] = []
+
+    async def counted(session: object) -> dict[tuple[str, str], int]:
+        reads.append(session)
+        return await read_checkpoints(session)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner_module, "read_checkpoints", counted)
+    return reads
+
+
 async def test_a_replica_that_does_not_project_sees_a_write_by_the_announced_checkpoint(
-    db: ReadModelDatabase, store: EventStore, nats_client: NATS, monkeypatch: pytest.MonkeyPatch
+    db: ReadModelDatabase, store: EventStore, nats_client: NATS, store_reads: list[object]
 ) -> None:
     projection = counter_projection()
     await db.prepare([projection])
     async with follower(nats_client, db) as replica, running(nats_client, db, [projection]) as it:
         ((first, _),) = await append(store, CounterOpened(counter_id="first"))
         await it.wait_for(first, stream="AGENDA", timeout=5.0)  # its loop is past its start
-        stored_reads: list[object] = []
-
-        async def counted(session: object) -> dict[tuple[str, str], int]:
-            stored_reads.append(session)
-            return await read_checkpoints(session)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(runner_module, "read_checkpoints", counted)
+        store_reads.clear()
         ((sequence, _),) = await append(store, CounterOpened(counter_id="mine"))
         await replica.wait_for(sequence, stream="AGENDA", timeout=5.0)
-        assert stored_reads == []  # the announcement ended the wait, not a read of the store
+        assert store_reads == []  # the announcement ended the wait, not a read of the store
         assert [lag.state for lag in await replica.lag()] == ["standby"]
     _, counters, _ = counter_tables()
     async with db.session() as session:
@@ -291,14 +300,25 @@ async def test_a_lost_announcement_is_made_up_for_by_reading_the_stored_checkpoi
 
 
 async def test_an_announcement_that_is_not_a_sequence_is_ignored(
-    db: ReadModelDatabase, store: EventStore, nats_client: NATS
+    db: ReadModelDatabase,
+    store: EventStore,
+    nats_client: NATS,
+    store_reads: list[object],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     projection = counter_projection()
     await db.prepare([projection])
-    async with follower(nats_client, db) as replica, running(nats_client, db, [projection]):
+    caplog.set_level(logging.WARNING, logger="agora.projections")
+    async with follower(nats_client, db) as replica, running(nats_client, db, [projection]) as it:
+        ((first, _),) = await append(store, CounterOpened(counter_id="first"))
+        await it.wait_for(first, stream="AGENDA", timeout=5.0)
         ((subject, loop),) = replica._announced.items()
+        # On the connection the projecting runner announces on: heard before its next one.
         await nats_client.publish(subject, b"soon")
         await nats_client.publish(subject.rsplit(".", 1)[0] + ".NOWHERE", b"99")
+        store_reads.clear()
         ((sequence, _),) = await append(store, CounterOpened(counter_id="a"))
         await replica.wait_for(sequence, stream="AGENDA", timeout=5.0)
-        assert loop.position == sequence
+        assert store_reads == []  # the listener outlived the garbage and heard the next one
+        assert loop.position == sequence  # the subject naming no loop moved nothing
+    assert "ignored checkpoint announcement b'soon'" in caplog.text
