@@ -8,10 +8,13 @@ from zoneinfo import ZoneInfo
 
 from agora_events.contracts.registration import AccreditationApproved, BadgeIssued
 from agora_events.projections.source import last_sequence
+from agora_events.streams import STREAMS
 from agora_registration.domain import Amend, badge_number
 from agora_registration.queries import PlaceView, clashes
 
 if TYPE_CHECKING:
+    from nats.aio.client import Client as NatsClient
+
     from tests.conftest import Agenda, Api
 
 
@@ -38,6 +41,59 @@ async def test_registers_a_participant_and_reads_it_back_at_the_returned_sequenc
     assert participant["delegation_name"] == "Uzbekistan"
     assert participant["status"] == "submitted"
     assert participant["badge_number"] is None
+
+
+async def test_registering_carries_the_correlation_id_and_a_bad_key_is_refused(
+    api: Api, nats_client: NatsClient
+) -> None:
+    """Register and the read-back take their headers and query as parameters of their own
+    rather than through dependencies (they are the hottest routes): they keep what every
+    command and every query does."""
+    sent = await api.client.post(
+        "/participants",
+        json={"name": "Amina Yusupova", "email": "a.yusupova@example.org", "category": "press"},
+        headers={"X-Correlation-Id": "journey-7"},
+    )
+    assert sent.status_code == 201, sent.text
+    stored = await nats_client.jetstream().get_msg(
+        STREAMS["registration"].name, sent.json()["sequence"]
+    )
+    assert (stored.headers or {})["ce-correlationid"] == "journey-7"
+
+    before = await last_sequence(nats_client, STREAMS["registration"].name)
+    for headers in ({"Idempotency-Key": "k" * 201}, {"X-Correlation-Id": "two words"}):
+        refused = await api.client.post(
+            "/participants",
+            json={"name": "A B", "email": "a.b@example.org", "category": "press"},
+            headers=headers,
+        )
+        assert refused.status_code == 422, refused.text
+        assert next(iter(headers)) in refused.json()["reason"]
+    assert await last_sequence(nats_client, STREAMS["registration"].name) == before
+
+
+async def test_openapi_documents_the_inputs_of_register_and_the_read_back(api: Api) -> None:
+    paths = (await api.client.get("/openapi.json")).json()["paths"]
+    register = paths["/participants"]["post"]
+    assert {(p["in"], p["name"]) for p in register["parameters"]} == {
+        ("header", "Idempotency-Key"),
+        ("header", "X-Correlation-Id"),
+    }
+    assert register["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/RegisterRequest"
+    }
+    assert register["responses"]["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/RegistrationAccepted"
+    }
+    read = paths["/participants/{participant_id}"]["get"]
+    assert {(p["in"], p["name"]) for p in read["parameters"]} == {
+        ("path", "participant_id"),
+        ("header", "authorization"),
+        ("query", "after"),
+    }
+    assert read["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ParticipantDetail"
+    }
 
 
 async def test_approval_issues_the_badge_the_participant_reads_on_their_record(api: Api) -> None:
