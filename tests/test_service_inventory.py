@@ -21,11 +21,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from agora_cli.services import SERVICES as CLI_SERVICES
-from agora_events.service import ServiceDefinition
+from agora_events.service import ServiceDefinition, create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
@@ -51,15 +52,19 @@ SERVICES = discover_services()
 each_service = pytest.mark.parametrize("name", SERVICES)
 
 
+def definition_of(name: str) -> ServiceDefinition[Any, Any]:
+    module = importlib.import_module(f"agora_{name}.main")
+    definitions = [v for v in vars(module).values() if isinstance(v, ServiceDefinition)]
+    assert len(definitions) == 1, f"agora_{name}.main defines {len(definitions)} services"
+    return definitions[0]
+
+
 def writes_a_context(name: str) -> bool:
     """Whether the service appends to a stream of its own. One that does not (the console:
     it reads the other contexts' streams and sends commands through their HTTP APIs) says
     so with ``own_stream=False`` in its ServiceDefinition; it then has no event contracts,
     no stream and no feed of its own, and its NATS user publishes on no context's subjects."""
-    module = importlib.import_module(f"agora_{name}.main")
-    definitions = [v for v in vars(module).values() if isinstance(v, ServiceDefinition)]
-    assert len(definitions) == 1, f"agora_{name}.main defines {len(definitions)} services"
-    return definitions[0].own_stream
+    return definition_of(name).own_stream
 
 
 def missing(name: str, place: str, fix: str) -> str:
@@ -392,3 +397,19 @@ def test_the_subscriber_user_follows_every_service_contexts_feed(name: str) -> N
         "the auth.conf of deploy/base/nats.yaml",
         f'add "feed.{name}.>" to the subscribe allow list of the user subscriber',
     )
+
+
+@each_service
+async def test_no_route_of_the_service_shadows_a_route_of_the_shell(name: str) -> None:
+    """The service's own routes are matched before the shell's (they are asked for far more
+    often), so none of them may claim the probes, the schemas, the metrics or the docs."""
+    definition = definition_of(name)
+    app = create_app(definition, definition.settings())  # no lifespan: nothing connects
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        health = await client.get("/healthz")
+        assert health.json() == {"status": "ok", "service": definition.context}, health.text
+        for path in ("/events/schemas", "/metrics", "/docs", "/openapi.json"):
+            answer = await client.get(path)
+            assert answer.status_code == 200, (path, answer.text[:300])
+        assert (await client.get("/readyz")).status_code == 503  # the shell's: not started

@@ -14,7 +14,6 @@ from agora_registration.queries import PlaceView, clashes
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NatsClient
-
     from tests.conftest import Agenda, Api
 
 
