@@ -8,6 +8,7 @@ without the route password, and its stream leader killed while commands are bein
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -29,7 +30,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import ServiceUnavailableError
 
 from agora_events.connection import NatsUnavailable, connect
-from agora_events.nats_server import EmbeddedNats, free_port
+from agora_events.nats_server import EmbeddedNats, PortTaken, free_port
 from agora_events.testing.certificates import certificate_authority
 from tests.rendered import (
     NatsCluster,
@@ -482,18 +483,33 @@ def test_a_plain_tcp_client_is_refused_before_it_can_log_in(cluster: NatsCluster
 # -- the route port --------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
 def intruder(
     cluster: NatsCluster, home: Path, *, password: bool, certificate: bool
-) -> EmbeddedNats:
+) -> Iterator[EmbeddedNats]:
     """A fourth node of the rendered config with routes to the three, holding the route
-    password or not, and the route certificate or one of its own CA's."""
+    password or not, and the route certificate or one of its own CA's, running."""
     env = cluster.node_environment(0, [n.cluster_port for n in cluster.nodes])
     if not password:
         env["NATS_ROUTE_PASSWORD"] = secrets.token_hex(8)
         for node in cluster.nodes:
             env[f"NATS_ROUTE_{node.index}"] = f"nats://127.0.0.1:{node.cluster_port}"
     tls = cluster.tls if certificate else route_certificates(home / "own-tls")
-    return configured_server(home, free_port(), env, tls, cluster.server_tls)
+    for attempt in range(3):
+        server = configured_server(home, free_port(), env, tls, cluster.server_tls)
+        try:
+            server.start()
+        except PortTaken:
+            # Its route or monitoring port went to another process after the pick: the
+            # node's config names both, so it is written anew with two fresh ports.
+            if attempt == 2:
+                raise
+            continue
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
 
 
 def refused(server: EmbeddedNats, cluster: NatsCluster, evidence: tuple[str, ...]) -> None:
