@@ -180,7 +180,7 @@ def participants(settings: RegistrationSettings) -> APIRouter:
     # The two routes of a registrant's first minute (register, then read the record back
     # with ?after=) are the service's hottest. They declare their headers and query as
     # parameters of their own and call the helpers that the dependencies wrap: FastAPI
-    # resolves each dependency anew on every request, which cost the pair about 0.5 M
+    # resolves each dependency anew on every request, which cost the pair 0.4-0.5 M
     # instructions a flow of 10.3 M (docs/architecture.md, bench/http_inprocess.py).
     @router.post("/participants", status_code=201)
     async def register(
