@@ -10,6 +10,7 @@ from sqlalchemy import BindParameter, Row, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from agora_events.decider import NotFound
+from agora_events.projections.columns import instant, json_rows
 
 from . import states
 from .projections import participants, passages, places, sessions
@@ -129,64 +130,82 @@ def _participant(row: Row[Any]) -> ParticipantView:
     return ParticipantView(**_participant_values(row))
 
 
-# A participant's detail is read on every read-your-writes after a registration: its three
-# statements are built once, with the participant as a bound parameter (building a SELECT
-# and its cache key costs more than running it in SQLite).
+# A participant's detail is read on every read-your-writes after a registration: one
+# statement, built once, with the participant as a bound parameter (building a SELECT and its
+# cache key costs more than running it in SQLite), their places and passages aggregated into
+# their row (each statement costs SQLAlchemy and the driver more than SQLite's work on it).
 _ID: BindParameter[str] = bindparam("participant_id")
 _ahead = places.alias("ahead")
-_PARTICIPANT = select(participants).where(participants.c.participant_id == _ID)
 _PLACES = (
     select(
-        places.c.session_id,
-        places.c.status,
-        sessions.c.title,
-        sessions.c.starts_at,
-        sessions.c.ends_at,
-        # Places ahead on the same waitlist (only read for a waitlisted place).
-        select(func.count())
-        .select_from(_ahead)
-        .where(
-            (_ahead.c.session_id == places.c.session_id)
-            & (_ahead.c.status == "waitlisted")
-            & (_ahead.c.since < places.c.since)
+        json_rows(
+            session_id=places.c.session_id,
+            status=places.c.status,
+            title=sessions.c.title,
+            starts_at=sessions.c.starts_at,
+            ends_at=sessions.c.ends_at,
+            # Places ahead on the same waitlist (only read for a waitlisted place).
+            ahead=select(func.count())
+            .select_from(_ahead)
+            .where(
+                (_ahead.c.session_id == places.c.session_id)
+                & (_ahead.c.status == "waitlisted")
+                & (_ahead.c.since < places.c.since)
+            )
+            .scalar_subquery(),
         )
-        .scalar_subquery()
-        .label("ahead"),
     )
     .join(sessions, sessions.c.session_id == places.c.session_id)
-    .where(places.c.participant_id == _ID)
-    .order_by(sessions.c.starts_at, places.c.session_id)
+    .where(places.c.participant_id == participants.c.participant_id)
+    .scalar_subquery()
 )
 _PASSAGES = (
-    select(passages.c.direction, passages.c.gate, passages.c.at)
-    .where(passages.c.participant_id == _ID)
-    .order_by(passages.c.sequence)
+    select(
+        json_rows(
+            sequence=passages.c.sequence,
+            direction=passages.c.direction,
+            gate=passages.c.gate,
+            at=passages.c.at,
+        )
+    )
+    .where(passages.c.participant_id == participants.c.participant_id)
+    .scalar_subquery()
 )
+_DETAIL = select(
+    participants, _PLACES.label("places_json"), _PASSAGES.label("passages_json")
+).where(participants.c.participant_id == _ID)
+
+
+def _place(place: dict[str, Any]) -> PlaceView:
+    return PlaceView(
+        session_id=place["session_id"],
+        title=place["title"],
+        starts_at=instant(place["starts_at"]),
+        ends_at=instant(place["ends_at"]),
+        status=place["status"],
+        position=int(place["ahead"]) + 1 if place["status"] == "waitlisted" else None,
+    )
 
 
 async def participant(db: AsyncSession | AsyncConnection, participant_id: str) -> ParticipantDetail:
-    """One participant with their places and passages: three SELECTs, in one read
-    transaction (a session's, or a connection's, begun at its first statement)."""
-    key = {"participant_id": participant_id}
-    row = (await db.execute(_PARTICIPANT, key)).first()
+    """One participant with their places (in the order they start) and passages (in the
+    order they happened): one SELECT."""
+    row = (await db.execute(_DETAIL, {"participant_id": participant_id})).first()
     if row is None:
         raise NotFound(f"no participant {participant_id} is registered")
-    views = [
-        PlaceView(
-            session_id=place.session_id,
-            title=place.title,
-            starts_at=place.starts_at,
-            ends_at=place.ends_at,
-            status=place.status,
-            position=int(place.ahead) + 1 if place.status == "waitlisted" else None,
-        )
-        for place in await db.execute(_PLACES, key)
-    ]
-    gates = await db.execute(_PASSAGES, key)
+    values = _participant_values(row)
+    views = sorted(
+        (_place(place) for place in values.pop("places_json")),
+        key=lambda place: (place.starts_at, place.session_id),
+    )
+    gates = sorted(values.pop("passages_json"), key=lambda gate: int(gate["sequence"]))
     return ParticipantDetail(
-        **_participant_values(row),
+        **values,
         places=views,
-        passages=[PassageView(direction=g.direction, gate=g.gate, at=g.at) for g in gates],
+        passages=[
+            PassageView(direction=g["direction"], gate=g["gate"], at=instant(g["at"]))
+            for g in gates
+        ],
         clashes=clashes(views),
     )
 

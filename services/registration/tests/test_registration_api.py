@@ -226,6 +226,62 @@ async def test_refuses_a_second_check_in_without_a_check_out(api: Api) -> None:
     assert record.json()["inside"] is False
 
 
+async def test_a_record_lists_places_in_start_order_and_passages_as_they_happened(
+    api: Api, agenda: Agenda
+) -> None:
+    """The record's times are the instants recorded, to the microsecond and in UTC, whatever
+    order the places were taken in (the detail is read in one statement: the database hands
+    the places and passages over as JSON)."""
+    await agenda.room("room-7", 5)
+    later = (agenda.at(14, 15).replace(microsecond=250000), agenda.at(15, 45))
+    earlier = (agenda.at(9, 30), agenda.at(10, 30).replace(microsecond=1))
+    await agenda.workshop("ws7-pm", "room-7", *later)
+    await agenda.workshop("ws7-am", "room-7", *earlier)
+    assert api.service.reactor is not None
+    await api.service.reactor.wait_for(agenda.sequence)
+    pid, own = await api.approved()
+    for session_id in ("ws7-pm", "ws7-am"):
+        taken = await api.client.post(
+            f"/participants/{pid}/enrolments", json={"session_id": session_id}, headers=own
+        )
+        assert taken.status_code == 200, taken.text
+    gates = [
+        ("check-in", "North", "2025-06-24T08:05:00.123456+00:00"),
+        ("check-out", "North", "2025-06-24T12:00:00+00:00"),
+        ("check-in", "South", "2025-06-24T13:55:00+05:00"),  # Tashkent time: 08:55 UTC
+    ]
+    for action, gate, at in gates:
+        passed = await api.client.post(
+            f"/participants/{pid}/{action}", json={"gate": gate, "at": at}, headers=api.organiser
+        )
+        assert passed.status_code == 200, passed.text
+        api.sequence = passed.json()["sequence"]
+
+    record = await api.client.get(
+        f"/participants/{pid}", params={"after": api.sequence}, headers=own
+    )
+
+    assert record.status_code == 200, record.text
+    detail = record.json()
+    assert [
+        (
+            p["session_id"],
+            datetime.fromisoformat(p["starts_at"]),
+            datetime.fromisoformat(p["ends_at"]),
+        )
+        for p in detail["places"]
+    ] == [("ws7-am", *earlier), ("ws7-pm", *later)]
+    assert [
+        (p["direction"], p["gate"], datetime.fromisoformat(p["at"])) for p in detail["passages"]
+    ] == [
+        ("in", "North", datetime.fromisoformat(gates[0][2])),
+        ("out", "North", datetime.fromisoformat(gates[1][2])),
+        ("in", "South", datetime.fromisoformat(gates[2][2])),
+    ]
+    assert all(p["at"].endswith(("Z", "+00:00")) for p in detail["passages"])
+    assert detail["clashes"] == []
+
+
 async def test_refuses_check_in_of_a_withdrawn_participant_and_says_why(api: Api) -> None:
     pid, own = await api.approved()
     withdrawn = await api.client.post(
