@@ -157,6 +157,7 @@ _PLACES = (
     )
     .join(sessions, sessions.c.session_id == places.c.session_id)
     .where(places.c.participant_id == participants.c.participant_id)
+    .correlate(participants)
     .scalar_subquery()
 )
 _PASSAGES = (
@@ -169,6 +170,7 @@ _PASSAGES = (
         )
     )
     .where(passages.c.participant_id == participants.c.participant_id)
+    .correlate(participants)
     .scalar_subquery()
 )
 _DETAIL = select(
