@@ -193,6 +193,9 @@ async def console(
             "database_url": f"sqlite+aiosqlite:///{tmp_path}/console.db",
             "nats_url": nats_url,
             "read_your_writes_timeout": 10.0,
+            # A loaded machine may bind the reactors' consumers slower than a production
+            # start allows (15 s).
+            "nats_connect_timeout": 20.0,
         }
     )
     async with running(CONSOLE, settings, nc=nats_client) as runtime:

@@ -198,7 +198,10 @@ async def service(
     """The whole process minus uvicorn: projections, reactor and API on the test's NATS,
     deciding on the test's clock."""
     settings = DeclarationsSettings.model_validate(
-        database | {"read_your_writes_timeout": 5.0, "nats_url": nats_url}
+        # nats_connect_timeout: binding the reactors' consumers on a loaded machine may take
+        # longer than the 15 s a production start allows.
+        database
+        | {"read_your_writes_timeout": 5.0, "nats_connect_timeout": 20.0, "nats_url": nats_url}
     )
     async with running(DECLARATIONS, settings, nc=nats_client) as runtime:
         runtime.commands.clock = clock

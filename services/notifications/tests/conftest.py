@@ -434,6 +434,9 @@ def settings_for(
         "retry_factor": 2.0,
         "retry_attempts": 4,
         "read_your_writes_timeout": 5.0,
+        # A loaded machine may bind the reactors' consumers slower than a production start
+        # allows (15 s).
+        "nats_connect_timeout": 20.0,
         "organiser_emails": ("organisers@forum.example",),
     }
     return NotificationsSettings.model_validate(values | more)

@@ -256,8 +256,10 @@ async def service(
     """The whole process minus uvicorn: projections, reactor and API on the test's NATS."""
     settings = RegistrationSettings.model_validate(
         # Generous: a loaded machine may take seconds to apply an event, and a test that
-        # waits for its own write must not hear 503 for it.
-        database | {"read_your_writes_timeout": 10.0, "nats_url": nats_url}
+        # waits for its own write must not hear 503 for it; binding the reactors' consumers
+        # may take longer than the 15 s a production start allows.
+        database
+        | {"read_your_writes_timeout": 10.0, "nats_connect_timeout": 20.0, "nats_url": nats_url}
     )
     async with running(REGISTRATION, settings, nc=nats_client) as runtime:
         yield runtime
@@ -320,6 +322,7 @@ async def serving_replica(
         database
         | {
             "read_your_writes_timeout": 10.0,
+            "nats_connect_timeout": 20.0,
             "nats_url": nats_url,
             "run_projections": False,
             "run_reactors": False,
