@@ -17,6 +17,21 @@ if TYPE_CHECKING:
     from tests.conftest import Agenda, Api
 
 
+async def enrolled(api: Api, agenda: Agenda, *session_ids: str) -> tuple[str, dict[str, str]]:
+    """An approved participant enrolled in each session, in that order, once the reactor has
+    heard the agenda: their id and their own auth header."""
+    assert api.service.reactor is not None
+    await api.service.reactor.wait_for(agenda.sequence)
+    pid, own = await api.approved()
+    for session_id in session_ids:
+        response = await api.client.post(
+            f"/participants/{pid}/enrolments", json={"session_id": session_id}, headers=own
+        )
+        assert response.status_code == 200, response.text
+        api.sequence = response.json()["sequence"]
+    return pid, own
+
+
 async def test_registers_a_participant_and_reads_it_back_at_the_returned_sequence(
     api: Api,
 ) -> None:
@@ -237,14 +252,7 @@ async def test_a_record_lists_places_in_start_order_and_passages_as_they_happene
     earlier = (agenda.at(9, 30), agenda.at(10, 30).replace(microsecond=1))
     await agenda.workshop("ws7-pm", "room-7", *later)
     await agenda.workshop("ws7-am", "room-7", *earlier)
-    assert api.service.reactor is not None
-    await api.service.reactor.wait_for(agenda.sequence)
-    pid, own = await api.approved()
-    for session_id in ("ws7-pm", "ws7-am"):
-        taken = await api.client.post(
-            f"/participants/{pid}/enrolments", json={"session_id": session_id}, headers=own
-        )
-        assert taken.status_code == 200, taken.text
+    pid, own = await enrolled(api, agenda, "ws7-pm", "ws7-am")
     gates = [
         ("check-in", "North", "2025-06-24T08:05:00.123456+00:00"),
         ("check-out", "North", "2025-06-24T12:00:00+00:00"),
@@ -656,16 +664,9 @@ async def test_a_session_moved_onto_another_one_shows_as_a_clash_on_the_record(
     await agenda.room("room-5", 20)
     await agenda.workshop("ws5-s1", "room-5", agenda.at(9), agenda.at(10, 30))
     await agenda.workshop("ws6-s1", "room-5", agenda.at(14), agenda.at(15))
-    assert api.service.reactor is not None
-    await api.service.reactor.wait_for(agenda.sequence)
-    pid, own = await api.approved()
-    for session_id in ("ws5-s1", "ws6-s1"):
-        response = await api.client.post(
-            f"/participants/{pid}/enrolments", json={"session_id": session_id}, headers=own
-        )
-        assert response.status_code == 200, response.text
+    pid, own = await enrolled(api, agenda, "ws5-s1", "ws6-s1")
     record = await api.client.get(
-        f"/participants/{pid}", params={"after": response.json()["sequence"]}, headers=own
+        f"/participants/{pid}", params={"after": api.sequence}, headers=own
     )
     assert record.json()["clashes"] == []
 
