@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -752,6 +753,21 @@ def _exit_now(code: int, message: str) -> None:
     os._exit(code)
 
 
+def settle_heap() -> int:
+    """Collect once, then freeze what is left: the objects of the start (modules, classes,
+    the app's routes and models, FastAPI's and pydantic's schemas), about 110,000 of them,
+    move to the collector's permanent generation. Returns how many were frozen.
+
+    Why: a full collection walks every tracked object while the loop waits. With the start's
+    objects in it, each took 70-100 ms on the 2-core machine and came every few seconds
+    under load, and every request in flight waited that long; frozen, a full collection
+    walks only what the running service made since (7-15 ms). Objects of the start that
+    become garbage later are still freed by reference counting, only not in cycles."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 async def serve(definition: ServiceDefinition[Cfg, U], settings: Cfg) -> int:
     """Run the service until SIGTERM or SIGINT; 0 after a clean stop, 1 if it could not
     serve (the port taken)."""
@@ -771,7 +787,15 @@ async def serve(definition: ServiceDefinition[Cfg, U], settings: Cfg) -> int:
                 runtime.app, settings.http_host, settings.http_port, grace=STOP_STEP_SECONDS
             )
             stopping.server = server
-            log.info("serving", extra={"host": settings.http_host, "port": settings.http_port})
+            frozen = settle_heap()
+            log.info(
+                "serving",
+                extra={
+                    "host": settings.http_host,
+                    "port": settings.http_port,
+                    "frozen_objects": frozen,
+                },
+            )
             await server.serve()
             if not server.started and not stopping.requested:
                 log.error("could not serve", extra={"port": settings.http_port})
