@@ -17,12 +17,14 @@ its threads and its event loop's thread alone (the loop is what saturates first;
 figure swings far less with a busy machine than the rates do). Nothing is asserted.
 
     .venv/bin/python bench/bench_http.py [--rates 100,200,300,500] [--seconds 10] [--floor]
-        [--split] [--env AGORA_REGISTRATION_MAX_REQUESTS_IN_FLIGHT=64 ...]
+        [--split [--serving 2]] [--env AGORA_REGISTRATION_MAX_REQUESTS_IN_FLIGHT=64 ...]
 
 ``--split`` runs the service as two replicas on the same read model: the one offered the load
 does not project (``AGORA_REGISTRATION_RUN_PROJECTIONS=false``, and no reactor), and a second,
 offered nothing, projects and announces its checkpoints. The CPU figures are then both
-processes' together.
+processes' together. ``--serving N`` makes that N replicas that do not project, each flow
+sent to the next one in turn (round robin per flow, as a load balancer in front of them
+would), the CPU figures then every process's together.
 
 ``--floor`` then offers the same rates to ``http_floor.py`` (the same flow on raw nats-py,
 aiosqlite and uvicorn) and prints Agora's ratios to it.
@@ -144,19 +146,30 @@ class Connection:
 
 
 class Pool:
-    def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self.port = port
-        self.idle: list[Connection] = []
+    """Kept-alive connections to each serving replica; flow ``n`` goes to replica ``n mod
+    replicas`` (round robin per request, as a load balancer in front of them would)."""
 
-    async def take(self) -> Connection:
-        if self.idle:
-            return self.idle.pop()
-        reader, writer = await asyncio.open_connection(self.host, self.port)
-        return Connection(reader, writer)
+    def __init__(self, host: str, ports: list[int]) -> None:
+        self.host = host
+        self.ports = ports
+        self.idle: dict[Connection, int] = {}
+        self.idle_by_port: list[list[Connection]] = [[] for _ in ports]
+
+    async def take(self, number: int) -> Connection:
+        index = number % len(self.ports)
+        if self.idle_by_port[index]:
+            return self.idle_by_port[index].pop()
+        reader, writer = await asyncio.open_connection(self.host, self.ports[index])
+        connection = Connection(reader, writer)
+        self.idle[connection] = index
+        return connection
 
     def give_back(self, connection: Connection) -> None:
-        self.idle.append(connection)
+        self.idle_by_port[self.idle[connection]].append(connection)
+
+    def close(self) -> None:
+        for connection in self.idle:
+            connection.writer.close()
 
 
 async def flow(pool: Pool, number: int, due: float, report: Report) -> None:
@@ -168,7 +181,7 @@ async def flow(pool: Pool, number: int, due: float, report: Report) -> None:
             "delegation": "UZB",
         }
     ).encode()
-    connection = await pool.take()
+    connection = await pool.take(number)
     path = None
     try:
         async with asyncio.timeout(FLOW_TIMEOUT):
@@ -197,8 +210,8 @@ async def flow(pool: Pool, number: int, due: float, report: Report) -> None:
     pool.give_back(connection)
 
 
-async def generate(port: int, rate: float, seconds: float) -> Report:
-    pool = Pool("127.0.0.1", port)
+async def generate(ports: list[int], rate: float, seconds: float) -> Report:
+    pool = Pool("127.0.0.1", ports)
     report = Report(rate, seconds)
     flows = []
     started = time.monotonic()
@@ -211,12 +224,11 @@ async def generate(port: int, rate: float, seconds: float) -> Report:
         flows.append(asyncio.create_task(flow(pool, number, due, report)))
     await asyncio.gather(*flows)
     report.elapsed = time.monotonic() - started
-    for connection in pool.idle:
-        connection.writer.close()
+    pool.close()
     return report
 
 
-def generator_process(port: int, rate: float, seconds: float, out: Queue[Report]) -> None:
+def generator_process(ports: list[int], rate: float, seconds: float, out: Queue[Report]) -> None:
     try:
         import uvloop
 
@@ -224,7 +236,7 @@ def generator_process(port: int, rate: float, seconds: float, out: Queue[Report]
     except ImportError:
         factory = None
     with asyncio.Runner(loop_factory=factory) as runner:
-        out.put(runner.run(generate(port, rate, seconds)))
+        out.put(runner.run(generate(ports, rate, seconds)))
 
 
 def cpu_seconds(services: list[psutil.Process]) -> tuple[float, list[float]]:
@@ -239,10 +251,10 @@ def cpu_seconds(services: list[psutil.Process]) -> tuple[float, list[float]]:
     return total, loops
 
 
-def offered(port: int, rate: float, seconds: float, service: list[psutil.Process]) -> Report:
+def offered(ports: list[int], rate: float, seconds: float, service: list[psutil.Process]) -> Report:
     context = multiprocessing.get_context("spawn")
     out: Queue[Report] = context.Queue()
-    process = context.Process(target=generator_process, args=(port, rate, seconds, out))
+    process = context.Process(target=generator_process, args=(ports, rate, seconds, out))
     before = cpu_seconds(service)
     process.start()
     report: Report = out.get()
@@ -309,9 +321,11 @@ def run(
     projecting: dict[str, str] | None = None,
 ) -> list[Report]:
     """Start ``command`` (serving on ``port``), warm it up, and offer it each rate in turn.
-    With ``projecting`` (the environment of a second replica, which projects), the first runs
-    without projecting."""
+    With ``projecting`` (the environment of a replica that projects and is offered nothing),
+    ``args.serving`` replicas that do not project are offered the load, the first on
+    ``port``."""
     services = []
+    ports = [port]
     try:
         if projecting is not None:
             services.append(
@@ -321,13 +335,17 @@ def run(
                 "AGORA_REGISTRATION_RUN_PROJECTIONS": "false",
                 "AGORA_REGISTRATION_RUN_REACTORS": "false",
             }
-        services.append(start(command, env, port, folder))
+            ports += [free_port() for _ in range(args.serving - 1)]
+        for each in ports:
+            services.append(
+                start(command, env | {"AGORA_REGISTRATION_HTTP_PORT": str(each)}, each, folder)
+            )
         watched = [psutil.Process(service.pid) for service in services]
         if args.warmup:
-            offered(port, 50, args.warmup, watched)
+            offered(ports, 50, args.warmup, watched)
         reports = []
         for rate in rates:
-            reports.append(offered(port, rate, args.seconds, watched))
+            reports.append(offered(ports, rate, args.seconds, watched))
             print(reports[-1].line(), flush=True)
         return reports
     finally:
@@ -347,6 +365,12 @@ def main() -> None:
         "--split",
         action="store_true",
         help="serve from a replica that does not project, beside one that does",
+    )
+    parser.add_argument(
+        "--serving",
+        type=int,
+        default=1,
+        help="with --split: how many replicas that do not project share the load",
     )
     parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for the service process"
