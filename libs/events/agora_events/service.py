@@ -76,6 +76,8 @@ U = TypeVar("U")
 STOP_STEP_SECONDS = 10.0
 """At most this long for each step of a stop (a reactor's event in hand, a projection's
 batch, draining NATS); the whole stop is bounded by the settings' ``shutdown_timeout``."""
+RECANCEL_SECONDS = 0.25
+"""How often a start being stopped is cancelled again (see ``_Stopping._cancel_start``)."""
 log = logging.getLogger("agora.service")
 
 
@@ -343,7 +345,23 @@ def _broker_connected(broker: NatsBroker) -> bool:
 
 
 async def _bounded(step: str, stop: Callable[[], Awaitable[object]]) -> None:
-    """One step of a stop, given at most STOP_STEP_SECONDS; a stop never hangs on one."""
+    """One step of a stop, given at most STOP_STEP_SECONDS; a stop never hangs on one.
+
+    The step runs to its end even when the task is cancelled again meanwhile (a start that
+    is being stopped is cancelled until it ends, see ``_Stopping``), and the cancel is
+    raised after it: a step cut short would leave its part running or held."""
+    running = asyncio.ensure_future(_step(step, stop))
+    cancelled = False
+    while not running.done():
+        try:
+            await asyncio.shield(running)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def _step(step: str, stop: Callable[[], Awaitable[object]]) -> None:
     try:
         async with asyncio.timeout(STOP_STEP_SECONDS):
             await stop()
@@ -353,9 +371,11 @@ async def _bounded(step: str, stop: Callable[[], Awaitable[object]]) -> None:
         log.warning("stop step failed", extra={"step": step, "error": type(exc).__name__})
 
 
-async def _close(nc: NatsClient) -> None:
-    """Drain a connected client (pending publishes go out); just close one that is not."""
-    if nc.is_connected:
+async def _close(nc: NatsClient, *, drain: bool = True) -> None:
+    """Drain a connected client (pending publishes go out); just close one that is not, or
+    when ``drain`` is false: a start that was stopped has nothing in flight to drain, and
+    draining waits on the server, which may be why the start was stopped."""
+    if drain and nc.is_connected:
         try:
             async with asyncio.timeout(STOP_STEP_SECONDS / 2):
                 await nc.drain()
@@ -386,6 +406,7 @@ async def running(
     running, and stop it in reverse order."""
     load_all()
     context = definition.context
+    started = False
     async with AsyncExitStack() as stack:
         if nc is None:
             log.info("connecting", extra={"nats": redacted(settings.nats_url)})
@@ -396,7 +417,7 @@ async def running(
                 timeout=settings.nats_connect_timeout,
                 tls_ca_file=settings.nats_tls_ca_file,
             )
-            stack.push_async_callback(_bounded, "nats", lambda: _close(nc))
+            stack.push_async_callback(_bounded, "nats", lambda: _close(nc, drain=started))
         if definition.own_stream:
             await ensure_own_stream(nc, context, settings.stream_replicas)
         projections = definition.projections()
@@ -446,6 +467,7 @@ async def running(
                 "reactors": [reactor.name for reactor in reactors],
             },
         )
+        started = True
         yield runtime
         log.info("stopping", extra={"service": context})
 
@@ -720,13 +742,15 @@ class _Stopping:
             self._cancel_start()
 
     def _cancel_start(self) -> None:
-        """Cancel the start, and again each second while it is still starting: Python
-        3.11's ``asyncio.wait_for`` (under nats-py's connect) swallows a cancel that lands
-        as its awaitable completes, and the start would then wait on, for the next reply."""
+        """Cancel the start, and again every ``RECANCEL_SECONDS`` while it is still
+        starting: Python 3.11's ``asyncio.wait_for`` (under nats-py's connect and requests)
+        swallows a cancel that lands as its awaitable completes, and the start would then
+        wait on, for the next reply. The steps of the stop that follow are not cut short by
+        the cancels that keep coming (``_bounded``)."""
         if self.lifetime.done() or self.past_start:
             return
         self.lifetime.cancel()
-        self.loop.call_later(1.0, self._cancel_start)
+        self.loop.call_later(RECANCEL_SECONDS, self._cancel_start)
 
     @property
     def requested(self) -> bool:
@@ -865,9 +889,8 @@ def main(definition: ServiceDefinition[Cfg, U], argv: list[str] | None = None) -
 
 def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """asyncio's own event loop, unless ``AGORA_EVENT_LOOP=uvloop``. uvloop costs less CPU
-    per loop step (lower latency below saturation, bench/bench_http.py), but a SIGTERM that
-    lands during the NATS handshake under it is lost until the watchdog's 143
-    (tests/test_service_signals.py), so it is an opt-in, not the default."""
+    per loop step, but on the whole flow (bench/bench_http.py) it bought too little, too
+    unevenly, to be the default (docs/architecture.md, "The collector's pauses")."""
     if os.environ.get("AGORA_EVENT_LOOP") != "uvloop":
         return None
     import uvloop
