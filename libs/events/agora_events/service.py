@@ -350,11 +350,11 @@ async def _bounded(step: str, stop: Callable[[], Awaitable[object]]) -> None:
     The step runs to its end even when the task is cancelled again meanwhile (a start that
     is being stopped is cancelled until it ends, see ``_Stopping``), and the cancel is
     raised after it: a step cut short would leave its part running or held."""
-    running = asyncio.ensure_future(_step(step, stop))
+    stopping = asyncio.ensure_future(_step(step, stop))
     cancelled = False
-    while not running.done():
+    while not stopping.done():
         try:
-            await asyncio.shield(running)
+            await asyncio.shield(stopping)
         except asyncio.CancelledError:
             cancelled = True
     if cancelled:
@@ -923,5 +923,6 @@ __all__ = [
     "reading",
     "running",
     "serve",
+    "settle_heap",
     "use_cases",
 ]
