@@ -152,7 +152,7 @@ class Pool:
     def __init__(self, host: str, ports: list[int]) -> None:
         self.host = host
         self.ports = ports
-        self.idle: dict[Connection, int] = {}
+        self.replica_of: dict[Connection, int] = {}
         self.idle_by_port: list[list[Connection]] = [[] for _ in ports]
 
     async def take(self, number: int) -> Connection:
@@ -161,14 +161,14 @@ class Pool:
             return self.idle_by_port[index].pop()
         reader, writer = await asyncio.open_connection(self.host, self.ports[index])
         connection = Connection(reader, writer)
-        self.idle[connection] = index
+        self.replica_of[connection] = index
         return connection
 
     def give_back(self, connection: Connection) -> None:
-        self.idle_by_port[self.idle[connection]].append(connection)
+        self.idle_by_port[self.replica_of[connection]].append(connection)
 
     def close(self) -> None:
-        for connection in self.idle:
+        for connection in self.replica_of:
             connection.writer.close()
 
 
@@ -376,6 +376,8 @@ def main() -> None:
         "--env", action="append", default=[], help="NAME=VALUE for the service process"
     )
     args = parser.parse_args()
+    if args.serving < 1 or (args.serving > 1 and not args.split):
+        parser.error("--serving takes 1 or more, and more than 1 only with --split")
     rates = [float(rate) for rate in args.rates.split(",")]
     with tempfile.TemporaryDirectory() as name, EmbeddedNats(Path(name) / "nats") as nats:
         folder = Path(name)
